@@ -1,0 +1,143 @@
+/*
+ * Contexts: option checks, backend choice (AUTO / CPU / HIP and the
+ * FP8F_BACKEND override) and the small accessors.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static fp8f_status check_options(const fp8f_options *o) {
+    if (o->backend != FP8F_BACKEND_AUTO && o->backend != FP8F_BACKEND_CPU &&
+        o->backend != FP8F_BACKEND_HIP)
+        return fp8f__fail(NULL, FP8F_E_INVALID, "options.backend has an unknown value (%d)",
+                          (int)o->backend);
+    if (o->fp8_dtype != FP8F_F32 && o->fp8_dtype != FP8F_E4M3FN &&
+        o->fp8_dtype != FP8F_E4M3FNUZ)
+        return fp8f__fail(NULL, FP8F_E_INVALID,
+                          "options.fp8_dtype (%d) must be 0 (native), FP8F_E4M3FN or "
+                          "FP8F_E4M3FNUZ",
+                          (int)o->fp8_dtype);
+    if (o->num_threads < 0)
+        return fp8f__fail(NULL, FP8F_E_INVALID, "options.num_threads = %d < 0", o->num_threads);
+    if (o->device < 0)
+        return fp8f__fail(NULL, FP8F_E_INVALID, "options.device = %d < 0", o->device);
+    return FP8F_OK;
+}
+
+/* AUTO resolves through the FP8F_BACKEND environment variable (exact names). */
+static fp8f_status backend_from_env(fp8f_backend_id *id) {
+    const char *env = getenv("FP8F_BACKEND");
+    if (!env || strcmp(env, "auto") == 0)
+        return FP8F_OK;
+    if (strcmp(env, "cpu") == 0)
+        *id = FP8F_BACKEND_CPU;
+    else if (strcmp(env, "hip") == 0)
+        *id = FP8F_BACKEND_HIP;
+    else
+        return fp8f__fail(NULL, FP8F_E_INVALID,
+                          "FP8F_BACKEND=\"%s\" is not one of cpu, hip, auto", env);
+    return FP8F_OK;
+}
+
+fp8f_status fp8f__ctx_create_with_ops(const struct fp8f_backend_ops *ops,
+                                      const fp8f_options *opt, void *module, fp8f_ctx **out) {
+    fp8f_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx)
+        return fp8f__fail(NULL, FP8F_E_NOMEM, "out of memory creating a context");
+    ctx->be.ops = ops;
+    ctx->be.fp8_dtype = opt->fp8_dtype == FP8F_F32 ? ops->native_fp8 : opt->fp8_dtype;
+    ctx->be.num_threads = opt->num_threads;
+    ctx->be.device = opt->device;
+    ctx->be.stream = opt->stream;
+    ctx->module = module;
+    fp8f_status s = ops->init ? ops->init(&ctx->be) : FP8F_OK;
+    if (s != FP8F_OK) {
+        fp8f__fail(NULL, s, "%s backend: %s", ops->name, ctx->be.error);
+        free(ctx);
+        return s;
+    }
+    *out = ctx;
+    return FP8F_OK;
+}
+
+/* Tries the HIP module; on failure leaves the reason in why[]. */
+static fp8f_status create_on_hip(const fp8f_options *opt, fp8f_ctx **out, char *why,
+                                 size_t why_len) {
+    void *module = NULL;
+    const struct fp8f_backend_ops *ops = fp8f__load_hip(&module, why, why_len);
+    if (!ops)
+        return FP8F_E_BACKEND;
+    fp8f_status s = fp8f__ctx_create_with_ops(ops, opt, module, out);
+    if (s != FP8F_OK) {
+        snprintf(why, why_len, "%s", fp8f_last_error(NULL));
+        fp8f__unload_module(module);
+    }
+    return s;
+}
+
+fp8f_status fp8f_ctx_create(const fp8f_options *opt, fp8f_ctx **out) {
+    static const fp8f_options defaults;
+    if (!out)
+        return fp8f__fail(NULL, FP8F_E_INVALID, "out is NULL");
+    if (!opt)
+        opt = &defaults;
+    fp8f_status s = check_options(opt);
+    if (s != FP8F_OK)
+        return s;
+    fp8f_backend_id id = opt->backend;
+    if (id == FP8F_BACKEND_AUTO && (s = backend_from_env(&id)) != FP8F_OK)
+        return s;
+
+    if (id != FP8F_BACKEND_CPU) {
+        char why[FP8F_ERROR_MAX];
+        s = create_on_hip(opt, out, why, sizeof why);
+        if (s == FP8F_OK)
+            return FP8F_OK;
+        if (id == FP8F_BACKEND_HIP) /* asked for explicitly: never a silent fallback */
+            return fp8f__fail(NULL, s == FP8F_E_NOMEM ? s : FP8F_E_BACKEND,
+                              "HIP backend unavailable: %s", why);
+    }
+    return fp8f__ctx_create_with_ops(&fp8f_cpu_backend_ops, opt, NULL, out);
+}
+
+void fp8f_ctx_destroy(fp8f_ctx *ctx) {
+    if (!ctx)
+        return;
+    if (ctx->be.ops->destroy)
+        ctx->be.ops->destroy(&ctx->be);
+    fp8f__unload_module(ctx->module);
+    free(ctx);
+}
+
+const char *fp8f_ctx_backend_name(const fp8f_ctx *ctx) { return ctx ? ctx->be.ops->name : NULL; }
+
+unsigned fp8f_ctx_caps(const fp8f_ctx *ctx) { return ctx ? ctx->be.ops->caps : 0u; }
+
+fp8f_dtype fp8f_ctx_fp8_dtype(const fp8f_ctx *ctx) {
+    return ctx ? ctx->be.fp8_dtype : FP8F_E4M3FN;
+}
+
+fp8f_status fp8f_ctx_sync(fp8f_ctx *ctx) {
+    if (!ctx)
+        return fp8f__fail(NULL, FP8F_E_INVALID, "ctx is NULL");
+    return ctx->be.ops->sync ? ctx->be.ops->sync(&ctx->be) : FP8F_OK;
+}
+
+const char *fp8f_version(void) { return PACKAGE_VERSION; }
+
+int fp8f_backend_available(fp8f_backend_id id) {
+    if (id == FP8F_BACKEND_AUTO || id == FP8F_BACKEND_CPU)
+        return 1;
+    if (id != FP8F_BACKEND_HIP)
+        return 0;
+    fp8f_ctx *ctx = NULL;
+    char why[FP8F_ERROR_MAX];
+    if (create_on_hip(&(fp8f_options){.backend = FP8F_BACKEND_HIP}, &ctx, why, sizeof why) !=
+        FP8F_OK)
+        return 0;
+    fp8f_ctx_destroy(ctx);
+    return 1;
+}

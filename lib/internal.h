@@ -1,0 +1,65 @@
+/*
+ * What lib/ shares between its own files (never installed). The public API
+ * lives in include/fp8fuse.h, the backend interface in lib/backend.h.
+ */
+#ifndef FP8F_INTERNAL_H
+#define FP8F_INTERNAL_H
+
+#include "backend.h"
+#include "fp8fuse.h"
+
+#if defined(__GNUC__)
+#define FP8F_HIDDEN __attribute__((visibility("hidden")))
+#define FP8F_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define FP8F_HIDDEN
+#define FP8F_PRINTF(f, a)
+#endif
+
+struct fp8f_ctx {
+    struct fp8f_backend be; /* first: the backend sees only this part */
+    void *module;           /* dlopen handle of a module backend, or NULL */
+};
+
+struct fp8f_weight {
+    fp8f_ctx *ctx;
+    struct fp8f_weight_desc desc;
+};
+
+/* ---- errors (error.c) ---- */
+/* Sets the message of `ctx`, or this thread's when ctx is NULL; returns status. */
+FP8F_HIDDEN fp8f_status fp8f__fail(fp8f_ctx *ctx, fp8f_status status, const char *fmt, ...)
+    FP8F_PRINTF(3, 4);
+FP8F_HIDDEN void fp8f__clear_thread_error(void);
+
+/* ---- backends (registry.c) ---- */
+/* The built-in CPU backend (backends/cpu). */
+extern const struct fp8f_backend_ops fp8f_cpu_backend_ops;
+/* Loads the HIP module: its ops, or NULL with a message in why[]. */
+FP8F_HIDDEN const struct fp8f_backend_ops *fp8f__load_hip(void **module, char *why,
+                                                          size_t why_len);
+FP8F_HIDDEN void fp8f__unload_module(void *module);
+
+/* Creates a context on a given ops table (the public create resolves the
+ * backend and calls this). Tests use it to install a reference backend. */
+fp8f_status fp8f__ctx_create_with_ops(const struct fp8f_backend_ops *ops,
+                                      const fp8f_options *opt, void *module,
+                                      fp8f_ctx **out);
+
+/* ---- argument checks (validate.c); each returns FP8F_OK or fails ctx ---- */
+enum fp8f_role { FP8F_ROLE_FLOAT, FP8F_ROLE_FP8 };
+FP8F_HIDDEN fp8f_status fp8f__check_tensor(fp8f_ctx *ctx, const fp8f_tensor *t, const char *name,
+                                           enum fp8f_role role);
+FP8F_HIDDEN fp8f_status fp8f__check_same_shape(fp8f_ctx *ctx, const fp8f_tensor *a,
+                                               const char *an, const fp8f_tensor *b,
+                                               const char *bn);
+FP8F_HIDDEN fp8f_status fp8f__check_row_vector(fp8f_ctx *ctx, const fp8f_tensor *t,
+                                               const char *name, int64_t cols);
+FP8F_HIDDEN fp8f_status fp8f__check_positive(fp8f_ctx *ctx, float v, const char *name);
+/* The (q, scale) pair: the fp8 tensor, its scale, a known format value.
+ * Whether the format fits the operation is the caller's FORMAT check. */
+FP8F_HIDDEN fp8f_status fp8f__check_qtensor(fp8f_ctx *ctx, const fp8f_qtensor *t,
+                                            const char *name);
+FP8F_HIDDEN int fp8f__dtype_known(fp8f_dtype t);
+
+#endif /* FP8F_INTERNAL_H */
