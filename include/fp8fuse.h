@@ -197,8 +197,18 @@ FP8F_API void fp8f_weight_destroy(fp8f_weight *w);
 FP8F_API fp8f_status fp8f_linear_ptpc(fp8f_ctx *ctx, const fp8f_act *a, const fp8f_weight *w,
                                       fp8f_tensor *out);
 
-/** Which format a layer's input uses, read from a Hugging Face config.json
- *  (whole file or its quantization_config object). See README. */
+/** Which format the input of layer `layer_name` (a Linear module's full
+ *  name, e.g. "model.layers.3.self_attn.q_proj") uses, read from a Hugging
+ *  Face config.json text (the whole file or its quantization_config object).
+ *  FP8F_QF_FP8_PER_TOKEN: a compressed-tensors group covers the layer with
+ *  weights {float, 8 bits, strategy channel} and input activations {float,
+ *  8 bits, strategy token, dynamic}. FP8F_QF_NONE: no quantization config, the
+ *  layer is in `ignore`, or no group covers it. Targets and ignore entries are
+ *  exact names, "Linear", or "re:<pattern>" with Python re.match semantics
+ *  (anchored at the start only). Errors: FP8F_E_FORMAT for any other scheme
+ *  (the message says what was seen), FP8F_E_INVALID for NULL arguments or
+ *  malformed JSON (strict; trailing garbage included). *out is written only
+ *  on success; the message is read with fp8f_last_error(NULL). */
 FP8F_API fp8f_status fp8f_quant_format_detect(const char *config_json, const char *layer_name,
                                               fp8f_quant_format *out);
 

@@ -15,7 +15,7 @@
 
 
 /* One row of the norm: where to read h from after the first pass, and the
- * factor that turns h into y = h * inv_rms * w. */
+ * factor that turns h into y = h * inv_rms * w (w NULL: y = h). */
 struct norm_row {
     fp8f_dtype h_dtype;
     const void *h; /* residual row (rounded h) when there is one, else x's */
@@ -52,17 +52,27 @@ static struct norm_row norm_row_begin(const fp8f_tensor *x, fp8f_tensor *residua
     return nr;
 }
 
+/* y[c]; a row without a norm weight (plain quantization) is y = h. */
 static inline float norm_value(const struct norm_row *nr, int64_t c) {
-    return fp8f_load_float(nr->h_dtype, nr->h, c) * nr->inv_rms *
-           fp8f_load_float(nr->w_dtype, nr->w, c);
+    float h = fp8f_load_float(nr->h_dtype, nr->h, c);
+    return nr->w ? h * nr->inv_rms * fp8f_load_float(nr->w_dtype, nr->w, c) : h;
 }
 
-/* The per-token scale from a row's amax (NaN-ignoring max of |y|). */
-static float token_scale(float amax, fp8f_dtype fp8, const float *scale_ub) {
+/* Quantizes one row of y values: amax (NaN-ignoring max of |y|, clipped to
+ * *scale_ub), scale = max(amax / FP8_MAX, 1 / (FP8_MAX * 512)), then the
+ * codes of y / scale. */
+static void quantize_row(const struct norm_row *nr, int64_t n, const float *scale_ub,
+                         fp8f_dtype fp8, uint8_t *q, float *scale_out) {
     const float fmax = fp8f_fp8_max(fp8);
+    float amax = 0.0f;
+    for (int64_t c = 0; c < n; c++)
+        amax = fmaxf(amax, fabsf(norm_value(nr, c)));
     if (scale_ub && amax > *scale_ub)
         amax = *scale_ub;
-    return fmaxf(amax / fmax, 1.0f / (fmax * 512.0f));
+    const float scale = fmaxf(amax / fmax, 1.0f / (fmax * 512.0f));
+    for (int64_t c = 0; c < n; c++)
+        q[c] = fp8f_encode_fp8(fp8, norm_value(nr, c) / scale);
+    *scale_out = scale;
 }
 
 int cpu_threads(const struct fp8f_backend *be) {
@@ -95,14 +105,7 @@ fp8f_status cpu_rmsnorm_quant(struct fp8f_backend *be, const fp8f_tensor *x,
 #pragma omp parallel for schedule(static) num_threads(cpu_threads(be)) if (rows * n > 32768)
     for (int64_t r = 0; r < rows; r++) {
         struct norm_row nr = norm_row_begin(x, residual, weight, eps, r);
-        float amax = 0.0f;
-        for (int64_t c = 0; c < n; c++)
-            amax = fmaxf(amax, fabsf(norm_value(&nr, c)));
-        float scale = token_scale(amax, fp8, scale_ub);
-        uint8_t *q = (uint8_t *)cpu_row(&out->q, r);
-        for (int64_t c = 0; c < n; c++)
-            q[c] = fp8f_encode_fp8(fp8, norm_value(&nr, c) / scale);
-        out->scale[r] = scale;
+        quantize_row(&nr, n, scale_ub, fp8, cpu_row(&out->q, r), &out->scale[r]);
     }
     return FP8F_OK;
 }
@@ -113,15 +116,8 @@ fp8f_status cpu_quant_per_token(struct fp8f_backend *be, const fp8f_tensor *x,
     const fp8f_dtype fp8 = out->q.dtype;
 #pragma omp parallel for schedule(static) num_threads(cpu_threads(be)) if (rows * n > 32768)
     for (int64_t r = 0; r < rows; r++) {
-        const void *xr = cpu_row(x, r);
-        float amax = 0.0f;
-        for (int64_t c = 0; c < n; c++)
-            amax = fmaxf(amax, fabsf(fp8f_load_float(x->dtype, xr, c)));
-        float scale = token_scale(amax, fp8, scale_ub);
-        uint8_t *q = (uint8_t *)cpu_row(&out->q, r);
-        for (int64_t c = 0; c < n; c++)
-            q[c] = fp8f_encode_fp8(fp8, fp8f_load_float(x->dtype, xr, c) / scale);
-        out->scale[r] = scale;
+        struct norm_row plain = {x->dtype, cpu_row(x, r), NULL, x->dtype, 1.0f};
+        quantize_row(&plain, n, scale_ub, fp8, cpu_row(&out->q, r), &out->scale[r]);
     }
     return FP8F_OK;
 }
