@@ -41,6 +41,7 @@ static void gemm_quantized(struct fp8f_backend *be, const fp8f_qtensor *a,
                            float *w_rows) {
     const struct cpu_weight *cw = w->impl;
     const int64_t m_total = a->q.rows, n_total = w->n, k = w->k;
+    const int threads CPU_OMP_ONLY = cpu_threads(be);
     float table[256];
     fp8_table(w->fp8_dtype, table);
 
@@ -51,7 +52,7 @@ static void gemm_quantized(struct fp8f_backend *be, const fp8f_qtensor *a,
             for (int64_t c = 0; c < k; c++)
                 a_rows[i * k + c] = table[qa[c]];
         }
-#pragma omp parallel num_threads(cpu_threads(be))
+#pragma omp parallel num_threads(threads)
         {
 #ifdef _OPENMP
             float *wf = w_rows + (size_t)omp_get_thread_num() * (size_t)k;

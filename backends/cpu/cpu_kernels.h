@@ -18,6 +18,13 @@ struct cpu_weight {
     float *bias; /* NULL without bias */
 };
 
+/* Marks a value only OpenMP pragmas read (they are ignored without OpenMP). */
+#if defined(__GNUC__)
+#define CPU_OMP_ONLY __attribute__((unused))
+#else
+#define CPU_OMP_ONLY
+#endif
+
 /* Threads for a parallel region: the context's setting or OpenMP's default. */
 int cpu_threads(const struct fp8f_backend *be);
 

@@ -87,7 +87,8 @@ int cpu_threads(const struct fp8f_backend *be) {
 fp8f_status cpu_rmsnorm(struct fp8f_backend *be, const fp8f_tensor *x, fp8f_tensor *residual,
                         const fp8f_tensor *weight, float eps, fp8f_tensor *out) {
     const int64_t rows = x->rows, n = x->cols;
-#pragma omp parallel for schedule(static) num_threads(cpu_threads(be)) if (rows * n > 32768)
+    const int threads CPU_OMP_ONLY = cpu_threads(be);
+#pragma omp parallel for schedule(static) num_threads(threads) if (rows * n > 32768)
     for (int64_t r = 0; r < rows; r++) {
         struct norm_row nr = norm_row_begin(x, residual, weight, eps, r);
         void *orow = cpu_row(out, r);
@@ -102,7 +103,8 @@ fp8f_status cpu_rmsnorm_quant(struct fp8f_backend *be, const fp8f_tensor *x,
                               const float *scale_ub, fp8f_qtensor *out) {
     const int64_t rows = x->rows, n = x->cols;
     const fp8f_dtype fp8 = out->q.dtype;
-#pragma omp parallel for schedule(static) num_threads(cpu_threads(be)) if (rows * n > 32768)
+    const int threads CPU_OMP_ONLY = cpu_threads(be);
+#pragma omp parallel for schedule(static) num_threads(threads) if (rows * n > 32768)
     for (int64_t r = 0; r < rows; r++) {
         struct norm_row nr = norm_row_begin(x, residual, weight, eps, r);
         quantize_row(&nr, n, scale_ub, fp8, cpu_row(&out->q, r), &out->scale[r]);
@@ -114,7 +116,8 @@ fp8f_status cpu_quant_per_token(struct fp8f_backend *be, const fp8f_tensor *x,
                                 const float *scale_ub, fp8f_qtensor *out) {
     const int64_t rows = x->rows, n = x->cols;
     const fp8f_dtype fp8 = out->q.dtype;
-#pragma omp parallel for schedule(static) num_threads(cpu_threads(be)) if (rows * n > 32768)
+    const int threads CPU_OMP_ONLY = cpu_threads(be);
+#pragma omp parallel for schedule(static) num_threads(threads) if (rows * n > 32768)
     for (int64_t r = 0; r < rows; r++) {
         struct norm_row plain = {x->dtype, cpu_row(x, r), NULL, x->dtype, 1.0f};
         quantize_row(&plain, n, scale_ub, fp8, cpu_row(&out->q, r), &out->scale[r]);
