@@ -9,6 +9,10 @@
 
 #include "internal.h"
 
+#ifndef FP8F_MAX_THREADS
+#define FP8F_MAX_THREADS 1024 /* the largest options.num_threads */
+#endif
+
 static fp8f_status check_options(const fp8f_options *o) {
     if (o->backend != FP8F_BACKEND_AUTO && o->backend != FP8F_BACKEND_CPU &&
         o->backend != FP8F_BACKEND_HIP)
@@ -22,6 +26,11 @@ static fp8f_status check_options(const fp8f_options *o) {
                           (int)o->fp8_dtype);
     if (o->num_threads < 0)
         return fp8f__fail(NULL, FP8F_E_INVALID, "options.num_threads = %d < 0", o->num_threads);
+    /* A thread team that large cannot be created: libgomp crashes (100000)
+     * or aborts (INT_MAX) the process instead of failing the call. */
+    if (o->num_threads > FP8F_MAX_THREADS)
+        return fp8f__fail(NULL, FP8F_E_INVALID, "options.num_threads = %d > %d", o->num_threads,
+                          FP8F_MAX_THREADS);
     if (o->device < 0)
         return fp8f__fail(NULL, FP8F_E_INVALID, "options.device = %d < 0", o->device);
     return FP8F_OK;
@@ -30,7 +39,7 @@ static fp8f_status check_options(const fp8f_options *o) {
 /* AUTO resolves through the FP8F_BACKEND environment variable (exact names). */
 static fp8f_status backend_from_env(fp8f_backend_id *id) {
     const char *env = getenv("FP8F_BACKEND");
-    if (!env || strcmp(env, "auto") == 0)
+    if (!env || *env == '\0' || strcmp(env, "auto") == 0) /* empty = unset */
         return FP8F_OK;
     if (strcmp(env, "cpu") == 0)
         *id = FP8F_BACKEND_CPU;
