@@ -3,13 +3,82 @@
  * neither capability bit: norm+quant is computed (useful on its own) but
  * the GEMM takes only dense activations and quantizes them itself.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu_isa.h"
 #include "cpu_kernels.h"
 #include "internal.h"
 
 #define CPU_ALIGN 64
+
+/* Chooses the kernel table once per context: the highest level the CPU and
+ * OS support (cpu_isa.c), capped by FP8F_CPU_ISA=generic|avx2|avx512|
+ * avx512bf16|amx (so that CI runs the lower paths on any machine).
+ * FP8F_VERBOSE=1 prints the choice on stderr. */
+static fp8f_status cpu_init(struct fp8f_backend *be) {
+    const enum cpu_isa detected = cpu_isa_detect();
+    enum cpu_isa want = detected, used;
+    const char *env = getenv("FP8F_CPU_ISA");
+    if (env && *env) {
+        int cap = cpu_isa_from_name(env);
+        if (cap < 0)
+            return fp8f_backend_fail(be, FP8F_E_INVALID,
+                                     "FP8F_CPU_ISA=\"%s\" is not one of generic, avx2, avx512, "
+                                     "avx512bf16, amx",
+                                     env);
+        if ((enum cpu_isa)cap < want)
+            want = (enum cpu_isa)cap;
+    }
+    struct cpu_state *st = calloc(1, sizeof *st);
+    if (!st)
+        return fp8f_backend_fail(be, FP8F_E_NOMEM, "out of memory for the CPU backend state");
+    st->kern = cpu_kernels_for(want, &used);
+    st->isa = (int)used;
+    st->detected = (int)detected;
+    be->state = st;
+    const char *verbose = getenv("FP8F_VERBOSE");
+    if (verbose && *verbose && strcmp(verbose, "0") != 0) {
+        char line[512];
+        be->ops->describe(be, line, sizeof line);
+        fprintf(stderr, "fp8fuse: cpu backend: %s\n", line);
+    }
+    return FP8F_OK;
+}
+
+static void cpu_destroy(struct fp8f_backend *be) {
+    struct cpu_state *st = be->state;
+    if (st) {
+        free(st->scratch);
+        free(st);
+        be->state = NULL;
+    }
+}
+
+static void cpu_describe(struct fp8f_backend *be, char *buf, size_t len) {
+    const struct cpu_state *st = be->state;
+    const char *env = getenv("FP8F_CPU_ISA");
+    snprintf(buf, len, "%s; isa %s (cpu supports %s%s%s%s); kernels: norm/quant %s, gemm %s",
+             cpu_isa_model(), cpu_isa_name((enum cpu_isa)st->isa),
+             cpu_isa_name((enum cpu_isa)st->detected), env && *env ? ", FP8F_CPU_ISA=" : "",
+             env && *env ? env : "",
+             st->detected == CPU_ISA_AMX ? "; no AMX kernels yet" : "", st->kern->name,
+             st->kern->gemm_name);
+}
+
+void *cpu_scratch(struct fp8f_backend *be, size_t bytes) {
+    struct cpu_state *st = be->state;
+    if (bytes <= st->scratch_bytes)
+        return st->scratch;
+    void *p = NULL;
+    if (posix_memalign(&p, CPU_ALIGN, bytes ? bytes : 1) != 0)
+        return NULL;
+    free(st->scratch);
+    st->scratch = p;
+    st->scratch_bytes = bytes;
+    return p;
+}
 
 static fp8f_status cpu_mem_alloc(struct fp8f_backend *be, size_t bytes, void **out) {
     void *p = NULL;
@@ -69,22 +138,61 @@ static void free_weight(struct cpu_weight *cw) {
     }
 }
 
+/* Whether the codes hold a NaN, which the SIMD kernels' in-register
+ * decoding does not reproduce (it decodes the 7-bit magnitude and ORs the
+ * sign in); such a weight is kept for the generic kernels. */
+static int has_nan(const uint8_t *q, size_t bytes, fp8f_dtype t) {
+    if (t == FP8F_E4M3FNUZ)
+        return memchr(q, 0x80, bytes) != NULL;
+    for (size_t i = 0; i < bytes; i++)
+        if ((q[i] & 0x7fu) == 0x7fu)
+            return 1;
+    return 0;
+}
+
 static fp8f_status cpu_weight_create(struct fp8f_backend *be, const fp8f_tensor *q,
                                      const float *scale, const fp8f_tensor *bias,
                                      struct fp8f_weight_desc *desc) {
     const size_t n = (size_t)desc->n, k = (size_t)desc->k;
+    const struct cpu_kernels *kr = cpu_kern(be);
     struct cpu_weight *cw = calloc(1, sizeof *cw);
+    uint8_t *plain = NULL;
+    if (n > SIZE_MAX / (k ? k : 1))
+        return fp8f_backend_fail(be, FP8F_E_NOMEM, "a %zu x %zu weight overflows", n, k);
     if (cw) {
-        cw->q = malloc(n * k);
-        cw->scale = malloc(n * sizeof(float));
-        cw->bias = bias ? malloc(n * sizeof(float)) : NULL;
+        plain = malloc(n * k);
+        cw->scale = NULL;
     }
-    if (!cw || !cw->q || !cw->scale || (bias && !cw->bias)) {
+    if (!cw || !plain) {
+        free(plain);
         free_weight(cw);
         return fp8f_backend_fail(be, FP8F_E_NOMEM, "out of memory for a %zu x %zu weight", n, k);
     }
     int64_t bad_row = 0, bad_col = 0;
-    float factor = convert_codes(q, desc->fp8_dtype, cw->q, &bad_row, &bad_col);
+    float factor = convert_codes(q, desc->fp8_dtype, plain, &bad_row, &bad_col);
+    if (factor != 0.0f && has_nan(plain, n * k, desc->fp8_dtype))
+        kr = &cpu_kernels_generic;
+    const size_t nr = (size_t)kr->nr, panels = (n + nr - 1) / nr, pb = kr->panel_bytes(desc->k);
+    cw->kern = kr;
+    cw->panels = (int64_t)panels;
+    cw->panel_bytes = pb;
+    if (factor != 0.0f) {
+        if (kr == &cpu_kernels_generic) {
+            cw->q = plain; /* the plain layout is the generic one */
+            plain = NULL;
+        } else if (panels <= SIZE_MAX / pb &&
+                   posix_memalign((void **)&cw->q, CPU_ALIGN, panels * pb) == 0) {
+            for (size_t p = 0; p < panels; p++)
+                kr->pack_panel(plain, desc->n, desc->k, (int64_t)(p * nr), cw->q + p * pb);
+        }
+        cw->scale = calloc(panels * nr, sizeof(float));
+        cw->bias = bias ? calloc(panels * nr, sizeof(float)) : NULL;
+    }
+    free(plain);
+    if (factor != 0.0f && (!cw->q || !cw->scale || (bias && !cw->bias))) {
+        free_weight(cw);
+        return fp8f_backend_fail(be, FP8F_E_NOMEM, "out of memory for a %zu x %zu weight", n, k);
+    }
     if (factor == 0.0f) {
         free_weight(cw);
         return fp8f_backend_fail(be, FP8F_E_FORMAT,
@@ -111,6 +219,9 @@ const struct fp8f_backend_ops fp8f_cpu_backend_ops = {
     .name = "cpu",
     .caps = 0,
     .native_fp8 = FP8F_E4M3FN,
+    .init = cpu_init,
+    .destroy = cpu_destroy,
+    .describe = cpu_describe,
     .mem_alloc = cpu_mem_alloc,
     .mem_free = cpu_mem_free,
     .mem_upload = cpu_mem_copy,

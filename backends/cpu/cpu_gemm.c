@@ -1,109 +1,105 @@
 /*
- * The PTPC GEMM on the CPU, in portable C:
+ * The PTPC GEMM on the CPU, the ISA-free framework:
  *   out[m,n] = (sum_k qa[m,k] * qw[n,k]) * sa[m] * sw[n] (+ bias[n]).
- * A dense activation is first quantized per token (cpu_quant_per_token)
- * into scratch memory allocated for the call. fp8 codes are decoded through
- * a 256-entry table; products of two e4m3 values are exact in f32, so the
- * only error is the f32 accumulation and the final rounding. Rows of the
- * activation are taken in blocks so that each decoded weight row is reused
- * across the block.
+ * A dense activation is first quantized per token (cpu_quant_per_token);
+ * the codes are converted once into the kernel's activation format
+ * (prep_a: f32 or bf16 pairs; fp8 values are exact in both). The weight
+ * was repacked into panels of `nr` output channels by weight_create
+ * (cpu_backend.c) for the kernel table that will read it. Threads split
+ * the panels (each thread streams its own share of the weight once per
+ * row block); rows go in blocks of MC so that a block of the activation
+ * stays in cache while the weight streams past. Products of two e4m3
+ * values are exact in f32 and bf16 -> f32, so the only error is the f32
+ * accumulation order and the final rounding.
  */
 #include <stdlib.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
+#include "cpu_isa.h"
 #include "cpu_kernels.h"
 
-#define ROW_BLOCK 16
+#define MC 256 /* activation rows per block */
 
-static void fp8_table(fp8f_dtype t, float table[256]) {
-    for (int c = 0; c < 256; c++)
-        table[c] = fp8f_decode_fp8(t, (uint8_t)c);
-}
-
-/* Dot product with 8 independent partial sums (vectorizable). */
-static float dot(const float *a, const float *b, int64_t k) {
-    float acc[8] = {0};
-    int64_t i = 0;
-    for (; i + 8 <= k; i += 8)
-        for (int j = 0; j < 8; j++)
-            acc[j] += a[i + j] * b[i + j];
-    float s = 0.0f;
-    for (; i < k; i++)
-        s += a[i] * b[i];
-    return s + ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-}
-
-/* The GEMM proper on a quantized activation (q: M x K codes, scale: M). */
-static void gemm_quantized(struct fp8f_backend *be, const fp8f_qtensor *a,
-                           const struct fp8f_weight_desc *w, fp8f_tensor *out, float *a_rows,
-                           float *w_rows) {
-    const struct cpu_weight *cw = w->impl;
-    const int64_t m_total = a->q.rows, n_total = w->n, k = w->k;
-    const int threads CPU_OMP_ONLY = cpu_threads(be);
-    float table[256];
-    fp8_table(w->fp8_dtype, table);
-
-    for (int64_t m0 = 0; m0 < m_total; m0 += ROW_BLOCK) {
-        const int64_t mb = m_total - m0 < ROW_BLOCK ? m_total - m0 : ROW_BLOCK;
-        for (int64_t i = 0; i < mb; i++) {
-            const uint8_t *qa = cpu_row(&a->q, m0 + i);
-            for (int64_t c = 0; c < k; c++)
-                a_rows[i * k + c] = table[qa[c]];
-        }
-#pragma omp parallel num_threads(threads)
-        {
-#ifdef _OPENMP
-            float *wf = w_rows + (size_t)omp_get_thread_num() * (size_t)k;
-#else
-            float *wf = w_rows;
-#endif
-#pragma omp for schedule(static)
-            for (int64_t n = 0; n < n_total; n++) {
-                const uint8_t *qw = cw->q + (size_t)n * (size_t)k;
-                for (int64_t c = 0; c < k; c++)
-                    wf[c] = table[qw[c]];
-                for (int64_t i = 0; i < mb; i++) {
-                    float v = dot(a_rows + i * k, wf, k) * a->scale[m0 + i] * cw->scale[n];
-                    if (cw->bias)
-                        v += cw->bias[n];
-                    fp8f_store_float(out->dtype, cpu_row(out, m0 + i), n, v);
-                }
-            }
-        }
-    }
-}
+static size_t round64(size_t b) { return (b + 63) & ~(size_t)63; }
 
 fp8f_status cpu_linear_ptpc(struct fp8f_backend *be, const fp8f_act *a,
                             const struct fp8f_weight_desc *w, fp8f_tensor *out) {
+    const struct cpu_weight *cw = w->impl;
+    const struct cpu_kernels *kr = cw->kern;
     const int64_t m = a->kind == FP8F_ACT_DENSE ? a->dense.rows : a->quant.q.rows;
-    const size_t k = (size_t)w->k, threads = (size_t)cpu_threads(be);
+    const size_t k = (size_t)w->k;
     if (m == 0)
         return FP8F_OK;
-    /* Scratch: the quantized activation (dense input only), then the decoded
-     * activation block and one decoded weight row per thread. */
-    size_t quant_bytes = a->kind == FP8F_ACT_DENSE ? (size_t)m * (k + sizeof(float)) : 0;
-    size_t rows_floats = (ROW_BLOCK + threads) * k;
-    if (rows_floats / (ROW_BLOCK + threads) != k ||
-        quant_bytes > SIZE_MAX - rows_floats * sizeof(float))
+    int threads = cpu_threads(be);
+    /* not more threads than panels; one thread for tiny problems */
+    if (threads > cw->panels)
+        threads = (int)cw->panels;
+    if ((double)m * (double)w->n * (double)w->k < 65536.0)
+        threads = 1;
+    /* Scratch: [codes M x K, scales M] (dense input only), the activation
+     * in the kernel's format, one kernel scratch per thread. Every product
+     * checked: M * (K + 4) alone can wrap for a valid M. */
+    const size_t arow = kr->a_row_bytes(w->k), kscr = round64(kr->scratch_bytes(w->k));
+    if ((size_t)m > SIZE_MAX / 4 / (k + sizeof(float) + arow + 64))
         return fp8f_backend_fail(be, FP8F_E_NOMEM, "GEMM scratch size overflows");
-    char *scratch = malloc(quant_bytes + rows_floats * sizeof(float));
-    if (!scratch)
+    const size_t quant_bytes =
+        a->kind == FP8F_ACT_DENSE ? round64((size_t)m * (k + sizeof(float))) : 0;
+    const size_t a_bytes = round64((size_t)m * arow);
+    if (kscr > (SIZE_MAX / 4 - quant_bytes - a_bytes) / (size_t)threads)
+        return fp8f_backend_fail(be, FP8F_E_NOMEM, "GEMM scratch size overflows");
+    const size_t total = quant_bytes + a_bytes + kscr * (size_t)threads;
+    char *scratch = NULL;
+    if (posix_memalign((void **)&scratch, 64, total) != 0)
         return fp8f_backend_fail(be, FP8F_E_NOMEM, "out of memory for %zu bytes of GEMM scratch",
-                                 quant_bytes + rows_floats * sizeof(float));
-    float *a_rows = (float *)scratch;
-    float *w_rows = a_rows + ROW_BLOCK * k;
+                                 total);
     fp8f_qtensor qa = a->quant;
     if (a->kind == FP8F_ACT_DENSE) {
-        float *scales = w_rows + threads * k; /* floats first: alignment */
+        float *scales = (float *)scratch; /* floats first: alignment */
         uint8_t *codes = (uint8_t *)(scales + m);
         qa = (fp8f_qtensor){.q = {codes, w->fp8_dtype, m, (int64_t)k, (int64_t)k},
                             .scale = scales,
                             .format = FP8F_QF_FP8_PER_TOKEN};
-        cpu_quant_per_token(be, &a->dense, NULL, &qa);
+        fp8f_status s = cpu_quant_per_token(be, &a->dense, NULL, &qa);
+        if (s != FP8F_OK) {
+            free(scratch);
+            return s;
+        }
     }
-    gemm_quantized(be, &qa, w, out, a_rows, w_rows);
+    void *abuf = scratch + quant_bytes;
+    char *kbuf = scratch + quant_bytes + a_bytes;
+    kr->prep_a(qa.q.data, qa.q.stride, m, w->k, w->fp8_dtype, abuf);
+    const struct cpu_gemm_args g = {
+        .a = abuf,
+        .a_stride = arow,
+        .sa = qa.scale,
+        .w = cw->q,
+        .sw = cw->scale,
+        .bias = cw->bias,
+        .m = m,
+        .n = w->n,
+        .k = w->k,
+        .out = out->data,
+        .out_dtype = out->dtype,
+        .out_stride = out->stride,
+        .fp8 = w->fp8_dtype,
+    };
+    const int64_t panels = cw->panels;
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+#ifdef _OPENMP
+        const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+#else
+        const int t = 0, nt = 1;
+#endif
+        /* a contiguous share of the panels: each weight byte read by one thread */
+        const int64_t p0 = panels * t / nt, p1 = panels * (t + 1) / nt;
+        void *mine = kbuf + kscr * (size_t)t;
+        if (p0 < p1)
+            for (int64_t m0 = 0; m0 < m; m0 += MC)
+                kr->gemm_block(&g, m0, m - m0 < MC ? m : m0 + MC, p0, p1, mine);
+    }
     free(scratch);
     return FP8F_OK;
 }

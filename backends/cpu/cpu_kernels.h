@@ -10,13 +10,62 @@ static inline void *cpu_row(const fp8f_tensor *t, int64_t r) {
     return (char *)t->data + (size_t)r * (size_t)t->stride * fp8f_dtype_size(t->dtype);
 }
 
+struct cpu_kernels;
+
 /* A weight as the CPU backend keeps it: codes in the context's fp8 type,
- * N x K contiguous, scales (conversion folded in) and bias in f32. */
+ * repacked into the panels of the kernel table that packed it (`kern`,
+ * remembered so that the GEMM reads the layout it was given), scales
+ * (conversion folded in) and bias in f32, each padded to whole panels. */
 struct cpu_weight {
     uint8_t *q;
     float *scale;
     float *bias; /* NULL without bias */
+    const struct cpu_kernels *kern;
+    int64_t panels;
+    size_t panel_bytes;
 };
+
+/* The CPU backend's per-context state (be->state). */
+struct cpu_state {
+    const struct cpu_kernels *kern; /* chosen once, at context creation */
+    int isa;                        /* enum cpu_isa of `kern` */
+    int detected;                   /* what the CPU supports */
+    void *scratch;                  /* grown on demand; one user at a time */
+    size_t scratch_bytes;
+};
+
+/* The context's kernel table. */
+static inline const struct cpu_kernels *cpu_kern(const struct fp8f_backend *be) {
+    return ((const struct cpu_state *)be->state)->kern;
+}
+/* Scratch of at least `bytes` (64-aligned), kept in the state; NULL when out
+ * of memory. */
+void *cpu_scratch(struct fp8f_backend *be, size_t bytes);
+
+/* Exact e4m3 encoding with integer arithmetic: the same codes as
+ * fp8f_encode_fp8 for every f32 input. */
+static inline uint8_t cpu_encode_fp8_fast(fp8f_dtype t, float f) {
+    const int fnuz = t == FP8F_E4M3FNUZ;
+    const int bias = fnuz ? 8 : 7;
+    const uint32_t max_code = fnuz ? 0x7fu : 0x7eu;
+    uint32_t bits = fp8f_f32_bits(f), abits = bits & 0x7fffffffu;
+    uint32_t sign = (bits >> 24) & 0x80u, code;
+    if (abits > 0x7f800000u) /* NaN */
+        return fnuz ? 0x80u : (uint8_t)(sign | 0x7fu);
+    if (abits >= (uint32_t)(127 + 1 - bias) << 23) { /* normal range (Inf included) */
+        code = (abits + 0x7ffffu + ((abits >> 20) & 1u)) >> 20;
+        code -= (uint32_t)(127 - bias) << 3;
+    } else { /* subnormal: RNE of |f| * 2^(bias + 2) through the 2^23 trick */
+        float t2 = fp8f_bits_f32(abits) * (fnuz ? 1024.0f : 512.0f);
+        const float big = 8388608.0f; /* t2 < 8: (t2 + 2^23) - 2^23 rounds exactly */
+        code = (uint32_t)((t2 + big) - big);
+    }
+    if (code > max_code)
+        code = max_code;
+    if (fnuz && code == 0)
+        return 0;
+    return (uint8_t)(sign | code);
+}
 
 /* Marks a value only OpenMP pragmas read (they are ignored without OpenMP). */
 #if defined(__GNUC__)

@@ -1,0 +1,119 @@
+/*
+ * CPU ISA detection and the per-ISA kernel tables.
+ *
+ * The framework (cpu_norm_quant.c, cpu_gemm.c, cpu_backend.c) is ISA-free:
+ * it blocks, threads and allocates scratch, and calls the small kernels of
+ * one `struct cpu_kernels`, chosen once per context (cpu_backend.c's init)
+ * from what the CPU and the OS support, capped by FP8F_CPU_ISA=<name>.
+ * Each kernels_<isa>.c is compiled with its own -m flags and only ever
+ * called on a CPU that has them.
+ *
+ * Numerics every kernel reproduces bit for bit (the generic C kernels are
+ * the reference):
+ *  - sum of squares: 16 lanes, lane j accumulates h[c]*h[c] for c = j mod 16
+ *    (a multiply, then an add: never fused), a zero-padded tail, then the
+ *    lanes folded in halves (j + 8, then + 4, + 2, + 1);
+ *  - y = (h * inv_rms) * w, amax = NaN-ignoring max |y|;
+ *  - q = encode(y / scale) with a true division, round to nearest even.
+ */
+#ifndef FP8F_CPU_ISA_H
+#define FP8F_CPU_ISA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fp8fuse.h"
+
+enum cpu_isa {
+    CPU_ISA_GENERIC = 0, /* portable C: the reference and the fallback */
+    CPU_ISA_AVX2,        /* AVX2 + FMA + F16C */
+    CPU_ISA_AVX512,      /* AVX-512 F/BW/DQ/VL */
+    CPU_ISA_AVX512BF16,  /* + AVX512_BF16 (vdpbf16ps) and AVX512_VBMI */
+    CPU_ISA_AMX,         /* + AMX-TILE/AMX-BF16 with the OS's tile permission */
+    CPU_ISA_COUNT
+};
+
+/* Highest level this CPU and OS support (cpuid + xgetbv, and for AMX the
+ * arch_prctl tile permission); computed once, thread-safe. */
+enum cpu_isa cpu_isa_detect(void);
+/* "generic", "avx2", "avx512", "avx512bf16", "amx" (NULL when out of range). */
+const char *cpu_isa_name(enum cpu_isa isa);
+/* The level for a name, or -1. */
+int cpu_isa_from_name(const char *name);
+/* The CPU's model name (cpuid brand string), e.g. "AMD EPYC 9R45". */
+const char *cpu_isa_model(void);
+/* The feature flags seen, e.g. "avx2 fma f16c avx512f ... amx-bf16". */
+const char *cpu_isa_features(void);
+
+/* ---- GEMM geometry shared by framework and kernels ---- */
+
+/* Arguments of one GEMM block: out[m0..m1) x panels [p0, p1). */
+struct cpu_gemm_args {
+    const void *a;      /* activation in the kernel's format (prep_a) */
+    size_t a_stride;    /* bytes between rows of a */
+    const float *sa;    /* M per-token scales */
+    const uint8_t *w;   /* packed weight (pack_w) */
+    const float *sw;    /* N per-channel scales (fp8 conversion folded in) */
+    const float *bias;  /* N or NULL */
+    int64_t m, n, k;
+    void *out;
+    fp8f_dtype out_dtype;
+    int64_t out_stride; /* elements */
+    fp8f_dtype fp8;     /* the weight's (and activation's) fp8 type */
+};
+
+/* One ISA's kernels. All row functions take element counts n >= 1. */
+struct cpu_kernels {
+    const char *name; /* "avx512bf16", ... */
+    const char *gemm_name;
+
+    /* h = x + r rounded to rt, stored back into r (r NULL: h = x); returns
+     * the sum of squares in the canonical order. */
+    float (*row_add_ss)(const void *x, fp8f_dtype xt, void *r, fp8f_dtype rt, int64_t n);
+    /* y[c] = (h[c] * inv_rms) * w[c] in f32 scratch; returns amax. */
+    float (*row_norm)(const void *h, fp8f_dtype ht, const void *w, fp8f_dtype wt,
+                      float inv_rms, float *y, int64_t n);
+    /* y[c] = x[c] in f32 scratch (may be skipped by the caller for f32);
+     * returns amax. y NULL: amax only (x is f32). */
+    float (*row_amax)(const void *x, fp8f_dtype xt, float *y, int64_t n);
+    /* q[c] = encode_fp8(y[c] / scale). */
+    void (*row_encode)(const float *y, int64_t n, float scale, fp8f_dtype fp8, uint8_t *q);
+    /* out[c] = (h[c] * inv_rms) * w[c], rounded to ot. out may be h. */
+    void (*row_norm_store)(const void *h, fp8f_dtype ht, const void *w, fp8f_dtype wt,
+                           float inv_rms, void *out, fp8f_dtype ot, int64_t n);
+
+    /* GEMM. The weight is stored in panels of `nr` output channels; one
+     * panel holds `panel_bytes(k)` bytes. */
+    int nr;
+    size_t (*panel_bytes)(int64_t k);
+    /* Packs rows [n0, n0 + nr) of the N x K codes q (row stride k; rows
+     * past n are zero) into one panel. */
+    void (*pack_panel)(const uint8_t *q, int64_t n, int64_t k, int64_t n0, uint8_t *dst);
+    /* Bytes per activation row in the kernel's format, and the conversion
+     * of M x K codes (row stride lda) into it. */
+    size_t (*a_row_bytes)(int64_t k);
+    void (*prep_a)(const uint8_t *codes, int64_t lda, int64_t m, int64_t k, fp8f_dtype fp8,
+                   void *dst);
+    /* Per-thread scratch the block kernel needs (bytes, 64-aligned). */
+    size_t (*scratch_bytes)(int64_t k);
+    /* out rows [m0, m1) x columns of panels [p0, p1), epilogue included. */
+    void (*gemm_block)(const struct cpu_gemm_args *g, int64_t m0, int64_t m1, int64_t p0,
+                       int64_t p1, void *scratch);
+};
+
+extern const struct cpu_kernels cpu_kernels_generic;
+#ifdef FP8F_HAVE_KERNELS_AVX2
+extern const struct cpu_kernels cpu_kernels_avx2;
+#endif
+#ifdef FP8F_HAVE_KERNELS_AVX512
+extern const struct cpu_kernels cpu_kernels_avx512;
+#endif
+#ifdef FP8F_HAVE_KERNELS_AVX512BF16
+extern const struct cpu_kernels cpu_kernels_avx512bf16;
+#endif
+
+/* The best kernel table compiled in for a level (a level without kernels of
+ * its own uses the next lower one); *used gets the level of the table. */
+const struct cpu_kernels *cpu_kernels_for(enum cpu_isa isa, enum cpu_isa *used);
+
+#endif

@@ -1,0 +1,239 @@
+/*
+ * AVX-512 (F/BW/DQ/VL) kernels: the norm/quant rows (also used by the
+ * AVX-512 BF16 table) and an f32 FMA GEMM. Compiled with -mavx512f
+ * -mavx512bw -mavx512dq -mavx512vl -mfma -mf16c; called only where
+ * cpu_isa.c found them.
+ *
+ * GEMM: panels of 32 output channels, per k the 32 codes of the panel's
+ * channels. fp8 -> f32 in registers without a table: the code's 7 magnitude
+ * bits shifted into an f32's exponent and mantissa give the value times
+ * 2^-(127 - bias) (subnormal codes become f32 denormals, which FMA handles
+ * exactly); the activation is pre-scaled by 2^(127 - bias - 16) and the
+ * epilogue multiplies by 2^16 (powers of two: exact).
+ */
+#include "kernels_avx512_inl.h"
+
+#define NR 32
+#define MR 8
+
+float cpu_avx512_row_add_ss(const void *x, fp8f_dtype xt, void *r, fp8f_dtype rt, int64_t n);
+float cpu_avx512_row_norm(const void *h, fp8f_dtype ht, const void *w, fp8f_dtype wt,
+                          float inv_rms, float *y, int64_t n);
+float cpu_avx512_row_amax(const void *x, fp8f_dtype xt, float *y, int64_t n);
+void cpu_avx512_row_encode(const float *y, int64_t n, float scale, fp8f_dtype fp8, uint8_t *q);
+void cpu_avx512_row_norm_store(const void *h, fp8f_dtype ht, const void *w, fp8f_dtype wt,
+                               float inv_rms, void *out, fp8f_dtype ot, int64_t n);
+
+float cpu_avx512_row_add_ss(const void *x, fp8f_dtype xt, void *r, fp8f_dtype rt, int64_t n) {
+    __m512 acc = _mm512_setzero_ps();
+    int64_t c = 0;
+    /* full blocks with a constant mask (plain loads and stores), then the tail */
+#define ADD_SS_BODY(M)                                                                         \
+    {                                                                                          \
+        __m512 h = load16(xt, x, c, M);                                                        \
+        if (r) {                                                                               \
+            h = round16(rt, _mm512_add_ps(h, load16(rt, r, c, M)));                            \
+            store16(rt, r, c, h, M);                                                           \
+        }                                                                                      \
+        acc = _mm512_add_ps(acc, _mm512_mul_ps(h, h));                                         \
+    }
+    if (r && xt == FP8F_BF16 && rt == FP8F_BF16) {
+        for (; c + 16 <= n; c += 16) {
+            const __mmask16 full = 0xffff;
+            const fp8f_dtype xt = FP8F_BF16, rt = FP8F_BF16; /* specialized */
+            ADD_SS_BODY(full)
+        }
+    }
+    for (; c + 16 <= n; c += 16) {
+        const __mmask16 full = 0xffff;
+        ADD_SS_BODY(full)
+    }
+    if (c < n) {
+        const __mmask16 m = tail_mask16(n - c);
+        ADD_SS_BODY(m)
+    }
+#undef ADD_SS_BODY
+    return fold16_ps(acc);
+}
+
+float cpu_avx512_row_norm(const void *h, fp8f_dtype ht, const void *w, fp8f_dtype wt,
+                          float inv_rms, float *y, int64_t n) {
+    const __m512 inv = _mm512_set1_ps(inv_rms);
+    const __m512i absmask = _mm512_set1_epi32(0x7fffffff);
+    __m512 amax = _mm512_setzero_ps();
+    int64_t c = 0;
+#define NORM_BODY(M)                                                                           \
+    {                                                                                          \
+        __m512 v = _mm512_mul_ps(_mm512_mul_ps(load16(ht, h, c, M), inv), load16(wt, w, c, M)); \
+        _mm512_mask_storeu_ps(y + c, M, v);                                                    \
+        __m512 a = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v), absmask));     \
+        amax = _mm512_mask_max_ps(amax, M, a, amax); /* NaN lanes keep amax */                 \
+    }
+    if (ht == FP8F_BF16 && wt == FP8F_BF16) {
+        for (; c + 16 <= n; c += 16) {
+            const __mmask16 full = 0xffff;
+            const fp8f_dtype ht = FP8F_BF16, wt = FP8F_BF16; /* specialized */
+            NORM_BODY(full)
+        }
+    }
+    for (; c + 16 <= n; c += 16) {
+        const __mmask16 full = 0xffff;
+        NORM_BODY(full)
+    }
+    if (c < n) {
+        const __mmask16 m = tail_mask16(n - c);
+        NORM_BODY(m)
+    }
+#undef NORM_BODY
+    return _mm512_reduce_max_ps(amax);
+}
+
+float cpu_avx512_row_amax(const void *x, fp8f_dtype xt, float *y, int64_t n) {
+    const __m512i absmask = _mm512_set1_epi32(0x7fffffff);
+    __m512 amax = _mm512_setzero_ps();
+    for (int64_t c = 0; c < n; c += 16) {
+        const __mmask16 m = tail_mask16(n - c);
+        __m512 v = load16(xt, x, c, m);
+        if (y)
+            _mm512_mask_storeu_ps(y + c, m, v);
+        __m512 a = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v), absmask));
+        amax = _mm512_mask_max_ps(amax, m, a, amax);
+    }
+    return _mm512_reduce_max_ps(amax);
+}
+
+void cpu_avx512_row_encode(const float *y, int64_t n, float scale, fp8f_dtype fp8, uint8_t *q) {
+    const __m512 s = _mm512_set1_ps(scale);
+    const int fnuz = fp8 == FP8F_E4M3FNUZ;
+    int64_t c = 0;
+    for (; c + 32 <= n; c += 32) {
+        __m512i a = encode16(_mm512_div_ps(_mm512_loadu_ps(y + c), s), fnuz);
+        __m512i b = encode16(_mm512_div_ps(_mm512_loadu_ps(y + c + 16), s), fnuz);
+        __m128i qa = _mm512_cvtepi32_epi8(a), qb = _mm512_cvtepi32_epi8(b);
+        _mm256_storeu_si256((__m256i *)(q + c), _mm256_set_m128i(qb, qa));
+    }
+    for (; c < n; c += 16) {
+        const __mmask16 m = tail_mask16(n - c);
+        __m512i a = encode16(_mm512_div_ps(_mm512_maskz_loadu_ps(m, y + c), s), fnuz);
+        _mm512_mask_cvtepi32_storeu_epi8(q + c, m, a);
+    }
+}
+
+void cpu_avx512_row_norm_store(const void *h, fp8f_dtype ht, const void *w, fp8f_dtype wt,
+                               float inv_rms, void *out, fp8f_dtype ot, int64_t n) {
+    const __m512 inv = _mm512_set1_ps(inv_rms);
+    for (int64_t c = 0; c < n; c += 16) {
+        const __mmask16 m = tail_mask16(n - c);
+        __m512 v = _mm512_mul_ps(_mm512_mul_ps(load16(ht, h, c, m), inv), load16(wt, w, c, m));
+        store16(ot, out, c, v, m);
+    }
+}
+
+/* ---- GEMM (f32 FMA) ---- */
+
+static size_t panel_bytes(int64_t k) { return (size_t)k * NR; }
+
+static void pack_panel(const uint8_t *q, int64_t n, int64_t k, int64_t n0, uint8_t *dst) {
+    for (int64_t kk = 0; kk < k; kk++)
+        for (int j = 0; j < NR; j++)
+            dst[kk * NR + j] = n0 + j < n ? q[(size_t)(n0 + j) * (size_t)k + (size_t)kk] : 0;
+}
+
+static size_t a_row_bytes(int64_t k) { return ((size_t)k * 4 + 63) & ~(size_t)63; }
+
+/* Activation values times 2^(127 - bias - 16) (see the top). */
+static void prep_a(const uint8_t *codes, int64_t lda, int64_t m, int64_t k, fp8f_dtype fp8,
+                   void *dst) {
+    float table[256];
+    const float pre = fp8 == FP8F_E4M3FNUZ ? 0x1p103f : 0x1p104f;
+    for (int c = 0; c < 256; c++)
+        table[c] = fp8f_decode_fp8(fp8, (uint8_t)c) * pre;
+    const size_t stride = a_row_bytes(k) / 4;
+    for (int64_t i = 0; i < m; i++) {
+        const uint8_t *src = codes + (size_t)i * (size_t)lda;
+        float *d = (float *)dst + (size_t)i * stride;
+        for (int64_t c = 0; c < k; c++)
+            d[c] = table[src[c]];
+    }
+}
+
+static size_t scratch_bytes(int64_t k) {
+    (void)k;
+    return 64;
+}
+
+/* 16 codes -> their values times 2^-(127 - bias). */
+AVX512_INLINE __m512 decode16(__m128i codes) {
+    __m512i x = _mm512_slli_epi32(_mm512_cvtepi8_epi32(codes), 20);
+    return _mm512_castsi512_ps(_mm512_and_si512(x, _mm512_set1_epi32((int)0x87f00000u)));
+}
+
+AVX512_INLINE void micro(const struct cpu_gemm_args *g, int64_t m0, int mr, const uint8_t *wp,
+                         int64_t n0) {
+    __m512 acc[MR][2];
+    const float *a[MR];
+    const size_t astr = g->a_stride / 4;
+    _Pragma("GCC unroll 16")
+    for (int i = 0; i < MR; i++) {
+        acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+        a[i] = (const float *)g->a + (size_t)(m0 + (i < mr ? i : 0)) * astr;
+    }
+    for (int64_t kk = 0; kk < g->k; kk++) {
+        const __m512 w0 = decode16(_mm_loadu_si128((const __m128i *)(wp + kk * NR)));
+        const __m512 w1 = decode16(_mm_loadu_si128((const __m128i *)(wp + kk * NR + 16)));
+        _Pragma("GCC unroll 16")
+        for (int i = 0; i < MR; i++)
+            if (i < mr) {
+                const __m512 av = _mm512_set1_ps(a[i][kk]);
+                acc[i][0] = _mm512_fmadd_ps(av, w0, acc[i][0]);
+                acc[i][1] = _mm512_fmadd_ps(av, w1, acc[i][1]);
+            }
+    }
+    _Pragma("GCC unroll 16")
+    for (int i = 0; i < mr; i++) {
+        epilogue16(g, m0 + i, n0, acc[i][0], 65536.0f);
+        epilogue16(g, m0 + i, n0 + 16, acc[i][1], 65536.0f);
+    }
+}
+
+#define MICRO_CASE(r)                                                                          \
+    case r:                                                                                    \
+        micro(g, i, r, wp, p * NR);                                                            \
+        break;
+
+static void gemm_block(const struct cpu_gemm_args *g, int64_t m0, int64_t m1, int64_t p0,
+                       int64_t p1, void *scratch) {
+    (void)scratch;
+    for (int64_t p = p0; p < p1; p++) {
+        const uint8_t *wp = g->w + (size_t)p * panel_bytes(g->k);
+        for (int64_t i = m0; i < m1; i += MR) {
+            switch (m1 - i >= MR ? MR : (int)(m1 - i)) {
+                MICRO_CASE(1)
+                MICRO_CASE(2)
+                MICRO_CASE(3)
+                MICRO_CASE(4)
+                MICRO_CASE(5)
+                MICRO_CASE(6)
+                MICRO_CASE(7)
+                MICRO_CASE(8)
+            }
+        }
+    }
+}
+
+const struct cpu_kernels cpu_kernels_avx512 = {
+    .name = "avx512",
+    .gemm_name = "avx512 f32 fma (fp8 decoded in registers, 32-channel panels)",
+    .row_add_ss = cpu_avx512_row_add_ss,
+    .row_norm = cpu_avx512_row_norm,
+    .row_amax = cpu_avx512_row_amax,
+    .row_encode = cpu_avx512_row_encode,
+    .row_norm_store = cpu_avx512_row_norm_store,
+    .nr = NR,
+    .panel_bytes = panel_bytes,
+    .pack_panel = pack_panel,
+    .a_row_bytes = a_row_bytes,
+    .prep_a = prep_a,
+    .scratch_bytes = scratch_bytes,
+    .gemm_block = gemm_block,
+};

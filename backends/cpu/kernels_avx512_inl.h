@@ -1,0 +1,125 @@
+/* Inline AVX-512 (F/BW/DQ/VL) helpers shared by kernels_avx512.c and
+ * kernels_avx512bf16.c (both compiled with at least those flags). */
+#ifndef FP8F_KERNELS_AVX512_INL_H
+#define FP8F_KERNELS_AVX512_INL_H
+
+#include <immintrin.h>
+
+#include "cpu_isa.h"
+#include "cpu_kernels.h"
+
+#define AVX512_INLINE static inline __attribute__((always_inline))
+
+AVX512_INLINE __mmask16 tail_mask16(int64_t left) {
+    return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
+}
+
+/* 16 elements of a float dtype (masked lanes 0). */
+AVX512_INLINE __m512 load16(fp8f_dtype t, const void *p, int64_t c, __mmask16 m) {
+    switch (t) {
+    case FP8F_BF16: {
+        __m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t *)p + c);
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    }
+    case FP8F_F16:
+        return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)p + c));
+    default:
+        return _mm512_maskz_loadu_ps(m, (const float *)p + c);
+    }
+}
+
+/* f32 -> bf16 bits in the low half of each lane, as fp8f_f32_to_bf16. */
+AVX512_INLINE __m512i bf16_bits(__m512 v) {
+    __m512i u = _mm512_castps_si512(v);
+    __m512i r = _mm512_add_epi32(
+        u, _mm512_add_epi32(_mm512_set1_epi32(0x7fff),
+                            _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1))));
+    __m512i qn = _mm512_or_si512(u, _mm512_set1_epi32(0x400000));
+    r = _mm512_mask_mov_epi32(r, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), qn);
+    return _mm512_srli_epi32(r, 16);
+}
+
+/* v rounded to dtype t, as an f32 again (fp8f_round_to). */
+AVX512_INLINE __m512 round16(fp8f_dtype t, __m512 v) {
+    switch (t) {
+    case FP8F_BF16:
+        return _mm512_castsi512_ps(_mm512_slli_epi32(bf16_bits(v), 16));
+    case FP8F_F16:
+        return _mm512_cvtph_ps(_mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    default:
+        return v;
+    }
+}
+
+AVX512_INLINE void store16(fp8f_dtype t, void *p, int64_t c, __m512 v, __mmask16 m) {
+    switch (t) {
+    case FP8F_BF16:
+        _mm256_mask_storeu_epi16((uint16_t *)p + c, m, _mm512_cvtepi32_epi16(bf16_bits(v)));
+        break;
+    case FP8F_F16:
+        _mm256_mask_storeu_epi16((uint16_t *)p + c, m,
+                                 _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        break;
+    default:
+        _mm512_mask_storeu_ps((float *)p + c, m, v);
+        break;
+    }
+}
+
+/* The canonical fold of 16 lanes: j + (j + 8), + 4, + 2, + 1. */
+AVX512_INLINE float fold16_ps(__m512 acc) {
+    __m256 a = _mm256_add_ps(_mm512_castps512_ps256(acc),
+                             _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1)));
+    __m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    b = _mm_add_ps(b, _mm_movehl_ps(b, b));
+    b = _mm_add_ss(b, _mm_shuffle_ps(b, b, 1));
+    return _mm_cvtss_f32(b);
+}
+
+/* 16 fp8 codes (in 32-bit lanes) of v, exactly as fp8f_encode_fp8. */
+AVX512_INLINE __m512i encode16(__m512 v, int fnuz) {
+    const int bias = fnuz ? 8 : 7;
+    __m512i bits = _mm512_castps_si512(v);
+    __m512i abits = _mm512_and_si512(bits, _mm512_set1_epi32(0x7fffffff));
+    __m512i rnd = _mm512_add_epi32(
+        _mm512_set1_epi32(0x7ffff),
+        _mm512_and_si512(_mm512_srli_epi32(abits, 20), _mm512_set1_epi32(1)));
+    __m512i code_n = _mm512_sub_epi32(_mm512_srli_epi32(_mm512_add_epi32(abits, rnd), 20),
+                                      _mm512_set1_epi32((127 - bias) << 3));
+    __m512i code_s = _mm512_cvtps_epi32(
+        _mm512_mul_ps(_mm512_castsi512_ps(abits), _mm512_set1_ps(fnuz ? 1024.0f : 512.0f)));
+    __mmask16 normal = _mm512_cmpge_epu32_mask(abits, _mm512_set1_epi32((127 + 1 - bias) << 23));
+    __m512i code = _mm512_mask_mov_epi32(code_s, normal, code_n);
+    code = _mm512_min_epu32(code, _mm512_set1_epi32(fnuz ? 0x7f : 0x7e));
+    __mmask16 nan = _mm512_cmpgt_epu32_mask(abits, _mm512_set1_epi32(0x7f800000));
+    __m512i sign = _mm512_and_si512(_mm512_srli_epi32(bits, 24), _mm512_set1_epi32(0x80));
+    __m512i res = _mm512_or_si512(code, sign);
+    if (fnuz) {
+        res = _mm512_maskz_mov_epi32(_mm512_test_epi32_mask(code, code), res);
+        res = _mm512_mask_mov_epi32(res, nan, _mm512_set1_epi32(0x80));
+    } else {
+        res = _mm512_mask_mov_epi32(res, nan, _mm512_or_si512(sign, _mm512_set1_epi32(0x7f)));
+    }
+    return res;
+}
+
+/* The GEMM epilogue of 16 columns of one row: ((acc * post) * sa) * sw
+ * (+ bias), stored in the output dtype; `post` undoes a power-of-two
+ * pre-scaling of the operands (exact). */
+AVX512_INLINE void epilogue16(const struct cpu_gemm_args *g, int64_t row, int64_t col,
+                              __m512 acc, float post) {
+    const int64_t left = g->n - col;
+    if (left <= 0)
+        return;
+    const __mmask16 m = tail_mask16(left);
+    if (post != 1.0f)
+        acc = _mm512_mul_ps(acc, _mm512_set1_ps(post));
+    __m512 v = _mm512_mul_ps(_mm512_mul_ps(acc, _mm512_set1_ps(g->sa[row])),
+                             _mm512_loadu_ps(g->sw + col));
+    if (g->bias)
+        v = _mm512_add_ps(v, _mm512_loadu_ps(g->bias + col));
+    void *orow = (char *)g->out + (size_t)row * (size_t)g->out_stride * fp8f_dtype_size(g->out_dtype);
+    store16(g->out_dtype, orow, col, v, m);
+}
+
+#endif

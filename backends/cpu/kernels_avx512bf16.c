@@ -1,0 +1,264 @@
+/*
+ * AVX-512 BF16 kernels: the AVX-512 norm/quant rows and a bf16 GEMM with
+ * vdpbf16ps (f32 accumulation). Compiled with -mavx512bf16 -mavx512vbmi on
+ * top of the AVX-512 flags.
+ *
+ * fp8 -> bf16 is exact. The weight is kept as fp8 bytes in panels of 32
+ * output channels; per pair of k, 64 bytes ordered so that two vpermi2b
+ * table lookups (low and high byte of the bf16 of the 7-bit magnitude; the
+ * sign ORed in) and one unpacklo/unpackhi pair give the two registers of
+ * bf16 pairs that vdpbf16ps takes: lane l of register z holds channel
+ * 16z + l at k and k + 1. The activation is converted once per call into
+ * bf16 pairs (one 32-bit word per k pair, broadcast by vdpbf16ps).
+ *
+ * Decode (M <= 8): the weight streams from memory once, converted in
+ * registers. Larger M: per panel, blocks of KC k-pairs are converted into a
+ * 32 KB bf16 buffer (L1) and reused by every 8-row micro-kernel; partial
+ * sums between blocks live in a per-thread f32 buffer.
+ */
+#include "kernels_avx512_inl.h"
+
+#define NR 32
+#define MR 8
+#define KCP 256 /* k pairs per converted block: 256 * 128 bytes = 32 KB */
+#define MCMAX 256
+
+float cpu_avx512_row_add_ss(const void *x, fp8f_dtype xt, void *r, fp8f_dtype rt, int64_t n);
+float cpu_avx512_row_norm(const void *h, fp8f_dtype ht, const void *w, fp8f_dtype wt,
+                          float inv_rms, float *y, int64_t n);
+float cpu_avx512_row_amax(const void *x, fp8f_dtype xt, float *y, int64_t n);
+void cpu_avx512_row_encode(const float *y, int64_t n, float scale, fp8f_dtype fp8, uint8_t *q);
+void cpu_avx512_row_norm_store(const void *h, fp8f_dtype ht, const void *w, fp8f_dtype wt,
+                               float inv_rms, void *out, fp8f_dtype ot, int64_t n);
+
+static inline int64_t kpairs(int64_t k) { return (k + 1) / 2; }
+
+static size_t panel_bytes(int64_t k) { return (size_t)kpairs(k) * 64; }
+
+static void pack_panel(const uint8_t *q, int64_t n, int64_t k, int64_t n0, uint8_t *dst) {
+    const int64_t kp = kpairs(k);
+    for (int64_t pp = 0; pp < kp; pp++)
+        for (int z = 0; z < 2; z++)
+            for (int l = 0; l < 16; l++)
+                for (int t = 0; t < 2; t++) {
+                    const int w = 2 * l + t, pos = 16 * (w >> 3) + 8 * z + (w & 7);
+                    const int64_t row = n0 + 16 * z + l, col = 2 * pp + t;
+                    dst[pp * 64 + pos] =
+                        row < n && col < k ? q[(size_t)row * (size_t)k + (size_t)col] : 0;
+                }
+}
+
+static size_t a_row_bytes(int64_t k) { return ((size_t)kpairs(k) * 4 + 63) & ~(size_t)63; }
+
+static void prep_a(const uint8_t *codes, int64_t lda, int64_t m, int64_t k, fp8f_dtype fp8,
+                   void *dst) {
+    uint16_t table[256];
+    for (int c = 0; c < 256; c++)
+        table[c] = (uint16_t)(fp8f_f32_bits(fp8f_decode_fp8(fp8, (uint8_t)c)) >> 16);
+    const size_t stride = a_row_bytes(k) / 2;
+    for (int64_t i = 0; i < m; i++) {
+        const uint8_t *src = codes + (size_t)i * (size_t)lda;
+        uint16_t *d = (uint16_t *)dst + (size_t)i * stride;
+        for (int64_t c = 0; c < k; c++)
+            d[c] = table[src[c]];
+        if (k & 1)
+            d[k] = 0;
+    }
+}
+
+static size_t scratch_bytes(int64_t k) {
+    (void)k;
+    return (size_t)KCP * 128 + (size_t)MCMAX * NR * 4 + 64;
+}
+
+/* The lookup tables of one fp8 type: low and high bytes of bf16(|code|). */
+struct tabs {
+    __m512i lo0, lo1, hi0, hi1;
+};
+
+static struct tabs make_tabs(fp8f_dtype fp8) {
+    uint8_t lo[128], hi[128];
+    for (int c = 0; c < 128; c++) {
+        uint32_t b = fp8f_f32_bits(fp8f_decode_fp8(fp8, (uint8_t)c)) >> 16;
+        lo[c] = (uint8_t)b;
+        hi[c] = (uint8_t)(b >> 8);
+    }
+    struct tabs t = {_mm512_loadu_si512(lo), _mm512_loadu_si512(lo + 64),
+                     _mm512_loadu_si512(hi), _mm512_loadu_si512(hi + 64)};
+    return t;
+}
+
+/* 64 packed codes -> two registers of 16 bf16 pairs. */
+AVX512_INLINE void cvt64(const struct tabs *t, const uint8_t *p, __m512i *w0, __m512i *w1) {
+    const __m512i c = _mm512_loadu_si512(p);
+    const __m512i lo = _mm512_permutex2var_epi8(t->lo0, c, t->lo1);
+    __m512i hi = _mm512_permutex2var_epi8(t->hi0, c, t->hi1);
+    hi = _mm512_ternarylogic_epi32(hi, c, _mm512_set1_epi8((char)0x80), 0xF8); /* hi | (c & 0x80) */
+    *w0 = _mm512_unpacklo_epi8(lo, hi);
+    *w1 = _mm512_unpackhi_epi8(lo, hi);
+}
+
+#define DP(acc, a, w) (acc) = _mm512_dpbf16_ps((acc), (__m512bh)(a), (__m512bh)(w))
+
+/* Decode: rows [m0, m0 + mr), one panel, the weight streamed from memory.
+ * U independent accumulator sets hide the vdpbf16ps latency at small mr. */
+AVX512_INLINE void decode_panel(const struct cpu_gemm_args *g, const struct tabs *t,
+                                int64_t m0, int mr, const uint8_t *wp, int64_t n0) {
+    enum { U = 2 };
+    __m512 acc[U][MR][2];
+    const uint32_t *a[MR];
+    const size_t astr = g->a_stride / 4;
+    _Pragma("GCC unroll 16")
+    for (int i = 0; i < MR; i++) {
+        _Pragma("GCC unroll 16")
+        for (int u = 0; u < U; u++)
+            acc[u][i][0] = acc[u][i][1] = _mm512_setzero_ps();
+        a[i] = (const uint32_t *)g->a + (size_t)(m0 + (i < mr ? i : 0)) * astr;
+    }
+    const int64_t kp = kpairs(g->k);
+    int64_t pp = 0;
+    for (; pp + U <= kp; pp += U) {
+        _Pragma("GCC unroll 16")
+        for (int u = 0; u < U; u++) {
+            __m512i w0, w1;
+            cvt64(t, wp + (pp + u) * 64, &w0, &w1);
+            _Pragma("GCC unroll 16")
+            for (int i = 0; i < MR; i++)
+                if (i < mr) {
+                    const __m512i av = _mm512_set1_epi32((int)a[i][pp + u]);
+                    DP(acc[u][i][0], av, w0);
+                    DP(acc[u][i][1], av, w1);
+                }
+        }
+    }
+    for (; pp < kp; pp++) {
+        __m512i w0, w1;
+        cvt64(t, wp + pp * 64, &w0, &w1);
+        _Pragma("GCC unroll 16")
+        for (int i = 0; i < MR; i++)
+            if (i < mr) {
+                const __m512i av = _mm512_set1_epi32((int)a[i][pp]);
+                DP(acc[0][i][0], av, w0);
+                DP(acc[0][i][1], av, w1);
+            }
+    }
+    _Pragma("GCC unroll 16")
+    for (int i = 0; i < mr; i++) {
+        __m512 s0 = acc[0][i][0], s1 = acc[0][i][1];
+        _Pragma("GCC unroll 16")
+        for (int u = 1; u < U; u++) {
+            s0 = _mm512_add_ps(s0, acc[u][i][0]);
+            s1 = _mm512_add_ps(s1, acc[u][i][1]);
+        }
+        epilogue16(g, m0 + i, n0, s0, 1.0f);
+        epilogue16(g, m0 + i, n0 + 16, s1, 1.0f);
+    }
+}
+
+/* Blocked: rows [m0, m0 + mr) over k pairs [q0, q0 + nq) of a converted
+ * bf16 block; partial sums in cb (mr x 32 floats). */
+AVX512_INLINE void block_micro(const struct cpu_gemm_args *g, int64_t m0, int mr,
+                               const __m512i *wb, int64_t q0, int64_t nq, float *cb, int first,
+                               int last, int64_t n0) {
+    __m512 acc[MR][2];
+    const uint32_t *a[MR];
+    const size_t astr = g->a_stride / 4;
+    _Pragma("GCC unroll 16")
+    for (int i = 0; i < MR; i++) {
+        a[i] = (const uint32_t *)g->a + (size_t)(m0 + (i < mr ? i : 0)) * astr + q0;
+        acc[i][0] = acc[i][1] = _mm512_setzero_ps(); /* rows >= mr stay unused */
+        if (i < mr && !first) {
+            acc[i][0] = _mm512_load_ps(cb + i * NR);
+            acc[i][1] = _mm512_load_ps(cb + i * NR + 16);
+        }
+    }
+    for (int64_t pp = 0; pp < nq; pp++) {
+        const __m512i w0 = _mm512_load_si512(wb + 2 * pp), w1 = _mm512_load_si512(wb + 2 * pp + 1);
+        _Pragma("GCC unroll 16")
+        for (int i = 0; i < MR; i++)
+            if (i < mr) {
+                const __m512i av = _mm512_set1_epi32((int)a[i][pp]);
+                DP(acc[i][0], av, w0);
+                DP(acc[i][1], av, w1);
+            }
+    }
+    _Pragma("GCC unroll 16")
+    for (int i = 0; i < mr; i++) {
+        if (last) {
+            epilogue16(g, m0 + i, n0, acc[i][0], 1.0f);
+            epilogue16(g, m0 + i, n0 + 16, acc[i][1], 1.0f);
+        } else {
+            _mm512_store_ps(cb + i * NR, acc[i][0]);
+            _mm512_store_ps(cb + i * NR + 16, acc[i][1]);
+        }
+    }
+}
+
+#define CASES(CALL)                                                                            \
+    switch (r) {                                                                               \
+    case 1: CALL(1); break;                                                                    \
+    case 2: CALL(2); break;                                                                    \
+    case 3: CALL(3); break;                                                                    \
+    case 4: CALL(4); break;                                                                    \
+    case 5: CALL(5); break;                                                                    \
+    case 6: CALL(6); break;                                                                    \
+    case 7: CALL(7); break;                                                                    \
+    default: CALL(8); break;                                                                   \
+    }
+
+static void gemm_block(const struct cpu_gemm_args *g, int64_t m0, int64_t m1, int64_t p0,
+                       int64_t p1, void *scratch) {
+    const struct tabs t = make_tabs(g->fp8);
+    const size_t pb = panel_bytes(g->k);
+    const int64_t kp = kpairs(g->k);
+    if (m1 - m0 <= MR) {
+        const int r = (int)(m1 - m0);
+        for (int64_t p = p0; p < p1; p++) {
+            const uint8_t *wp = g->w + (size_t)p * pb;
+#define DEC(R) decode_panel(g, &t, m0, R, wp, p * NR)
+            CASES(DEC)
+#undef DEC
+        }
+        return;
+    }
+    __m512i *wb = (__m512i *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    float *cbuf = (float *)(wb + 2 * KCP);
+    for (int64_t p = p0; p < p1; p++) {
+        const uint8_t *wp = g->w + (size_t)p * pb;
+        for (int64_t q0 = 0; q0 < kp; q0 += KCP) {
+            const int64_t nq = kp - q0 < KCP ? kp - q0 : KCP;
+            for (int64_t pp = 0; pp < nq; pp++) {
+                __m512i w0, w1;
+                cvt64(&t, wp + (q0 + pp) * 64, &w0, &w1);
+                _mm512_store_si512(wb + 2 * pp, w0);
+                _mm512_store_si512(wb + 2 * pp + 1, w1);
+            }
+            const int first = q0 == 0, last = q0 + nq >= kp;
+            for (int64_t i = m0; i < m1; i += MR) {
+                const int r = m1 - i >= MR ? MR : (int)(m1 - i);
+                float *cb = cbuf + (size_t)(i - m0) * NR;
+#define BLK(R) block_micro(g, i, R, wb, q0, nq, cb, first, last, p * NR)
+                CASES(BLK)
+#undef BLK
+            }
+        }
+    }
+}
+
+const struct cpu_kernels cpu_kernels_avx512bf16 = {
+    .name = "avx512",
+    .gemm_name = "avx512bf16 vdpbf16ps (fp8->bf16 by vpermi2b in registers, 32-channel panels; "
+                 "decode M<=8 streams the weight once)",
+    .row_add_ss = cpu_avx512_row_add_ss,
+    .row_norm = cpu_avx512_row_norm,
+    .row_amax = cpu_avx512_row_amax,
+    .row_encode = cpu_avx512_row_encode,
+    .row_norm_store = cpu_avx512_row_norm_store,
+    .nr = NR,
+    .panel_bytes = panel_bytes,
+    .pack_panel = pack_panel,
+    .a_row_bytes = a_row_bytes,
+    .prep_a = prep_a,
+    .scratch_bytes = scratch_bytes,
+    .gemm_block = gemm_block,
+};

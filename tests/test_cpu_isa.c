@@ -1,0 +1,347 @@
+/*
+ * The CPU backend's kernel tables, one ISA level at a time: every level
+ * this CPU supports (FP8F_CPU_ISA=<name> set before each context is
+ * created) runs norm+quant, rmsnorm, per-token quantization and the PTPC
+ * GEMM on the same inputs as the generic (portable C) level, and must give
+ *  - the same codes, scales, residuals and norm outputs bit for bit (NaN
+ *    compared by NaN-ness: payloads and the sign of a NaN are not kept);
+ *  - GEMM outputs within f32 accumulation-order error of the generic ones;
+ * and the generic level is checked against the f64 reference (ref.h).
+ * Levels the CPU (or OS) lacks are skipped with a message.
+ */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../backends/cpu/cpu_isa.h"
+#include "fp8_codec.h"
+#include "internal.h"
+#include "ref.h"
+#include "testutil.h"
+
+static fp8f_ctx *ctx_at(int level, fp8f_dtype fp8) {
+    setenv("FP8F_CPU_ISA", cpu_isa_name((enum cpu_isa)level), 1);
+    fp8f_options opt = {0};
+    opt.backend = FP8F_BACKEND_CPU;
+    opt.fp8_dtype = fp8;
+    fp8f_ctx *ctx = NULL;
+    fp8f_status s = fp8f_ctx_create(&opt, &ctx);
+    unsetenv("FP8F_CPU_ISA");
+    ck_assert_msg(s == FP8F_OK, "context at %s: %s", cpu_isa_name((enum cpu_isa)level),
+                  fp8f_last_error(NULL));
+    return ctx;
+}
+
+/* 1 (and a message) when this CPU cannot run `level`. */
+static int skip_level(int level) {
+    enum cpu_isa det = cpu_isa_detect();
+    if (level <= (int)det)
+        return 0;
+    printf("test_cpu_isa: SKIP level %s: this CPU/OS supports up to %s (%s; %s)\n",
+           cpu_isa_name((enum cpu_isa)level), cpu_isa_name(det), cpu_isa_model(),
+           cpu_isa_features());
+    return 1;
+}
+
+static int same_bits_or_nan(float a, float b) {
+    return (isnan(a) && isnan(b)) || fp8f_f32_bits(a) == fp8f_f32_bits(b);
+}
+
+static int code_nan(fp8f_dtype t, uint8_t c) {
+    return t == FP8F_E4M3FNUZ ? c == 0x80 : (c & 0x7f) == 0x7f;
+}
+
+static void *xmalloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    ck_assert(p != NULL);
+    return p;
+}
+
+/* A host tensor (the CPU backend's memory) filled with N(0, sigma). */
+static fp8f_tensor make_tensor(fp8f_dtype t, int64_t rows, int64_t cols, int64_t pad,
+                               tu_rng *rng, double sigma) {
+    fp8f_tensor x = {NULL, t, rows, cols, cols + pad};
+    size_t n = (size_t)(rows * (cols + pad));
+    x.data = xmalloc(n * fp8f_dtype_size(t));
+    for (size_t i = 0; i < n; i++)
+        fp8f_store_float(t, x.data, (int64_t)i, (float)(tu_rng_normal(rng) * sigma));
+    return x;
+}
+
+static fp8f_tensor clone(const fp8f_tensor *t) {
+    fp8f_tensor c = *t;
+    size_t bytes = (size_t)(t->rows * t->stride) * fp8f_dtype_size(t->dtype);
+    c.data = xmalloc(bytes);
+    memcpy(c.data, t->data, bytes);
+    return c;
+}
+
+static int shape_rows[] = {1, 3, 40};
+static int shape_h[] = {1, 7, 16, 33, 300, 5120};
+static const fp8f_dtype fdt[3] = {FP8F_BF16, FP8F_F16, FP8F_F32};
+
+/* Special rows: 0 normal, 1 zeros, 2 huge, 3 NaN, 4 Inf, 5 tiny (subnormal codes). */
+static void special_row(fp8f_tensor *x, int64_t r, int kind) {
+    for (int64_t c = 0; c < x->cols; c++) {
+        float v = fp8f_load_float(x->dtype, x->data, r * x->stride + c);
+        switch (kind) {
+        case 1: v = 0.0f; break;
+        case 2: v = v * 1e30f; break;
+        case 3: if (c == x->cols / 2) v = NAN; break;
+        case 4: if (c == 0) v = -INFINITY; break;
+        case 5: v = c % 5 == 0 ? v : v * 1e-3f; break;
+        default: break;
+        }
+        fp8f_store_float(x->dtype, x->data, r * x->stride + c, v);
+    }
+}
+
+static void check_norm_quant_level(int level) {
+    tu_rng rng;
+    tu_rng_seed(&rng, 4242 + (uint64_t)level);
+    for (int fi = 0; fi < 2; fi++) {
+        const fp8f_dtype fp8 = fi ? FP8F_E4M3FNUZ : FP8F_E4M3FN;
+        fp8f_ctx *gen = ctx_at(CPU_ISA_GENERIC, fp8), *lv = ctx_at(level, fp8);
+        char desc[512];
+        lv->be.ops->describe(&lv->be, desc, sizeof desc);
+        for (size_t ri = 0; ri < sizeof shape_rows / sizeof *shape_rows; ri++)
+            for (size_t hi = 0; hi < sizeof shape_h / sizeof *shape_h; hi++)
+                for (int di = 0; di < 3; di++)
+                    for (int withres = 0; withres < 2; withres++) {
+                        const int64_t rows = shape_rows[ri], h = shape_h[hi];
+                        const fp8f_dtype xt = fdt[di];
+                        const int pad = (int)(hi % 3);
+                        char what[900];
+                        snprintf(what, sizeof what, "[%s] %s %lldx%lld %s%s pad %d", desc,
+                                 fi ? "fnuz" : "fn", (long long)rows, (long long)h,
+                                 ref_dtype_name(xt), withres ? " +res" : "", pad);
+                        fp8f_tensor x = make_tensor(xt, rows, h, pad, &rng, 1.5);
+                        for (int64_t r = 0; r < rows && rows > 6; r++)
+                            special_row(&x, r, (int)(r % 6));
+                        fp8f_tensor res = make_tensor(xt, rows, h, pad + 1, &rng, 1.0);
+                        fp8f_tensor res2 = clone(&res);
+                        fp8f_tensor w = make_tensor(xt, 1, h, 0, &rng, 0.5);
+                        const float ub = 3.0f, *ubp = hi == 2 ? &ub : NULL;
+                        const size_t qb = (size_t)(rows * h);
+                        fp8f_qtensor q1 = {{xmalloc(qb), fp8, rows, h, h}, xmalloc(4 * (size_t)rows), 0};
+                        fp8f_qtensor q2 = {{xmalloc(qb), fp8, rows, h, h}, xmalloc(4 * (size_t)rows), 0};
+                        ck_assert(fp8f_rmsnorm_quant(gen, &x, withres ? &res : NULL, &w, 1e-6f, ubp, &q1) == FP8F_OK);
+                        ck_assert(fp8f_rmsnorm_quant(lv, &x, withres ? &res2 : NULL, &w, 1e-6f, ubp, &q2) == FP8F_OK);
+                        for (int64_t r = 0; r < rows; r++) {
+                            TU_REQUIRE(same_bits_or_nan(q1.scale[r], q2.scale[r]),
+                                       "%s: norm_quant scale[%lld] %.9g vs generic %.9g", what,
+                                       (long long)r, q2.scale[r], q1.scale[r]);
+                            for (int64_t c = 0; c < h; c++) {
+                                uint8_t a = ((uint8_t *)q1.q.data)[r * h + c], b = ((uint8_t *)q2.q.data)[r * h + c];
+                                TU_REQUIRE(a == b || (code_nan(fp8, a) && code_nan(fp8, b)),
+                                           "%s: norm_quant q[%lld,%lld] 0x%02x vs generic 0x%02x",
+                                           what, (long long)r, (long long)c, b, a);
+                                if (withres) {
+                                    float ra = fp8f_load_float(xt, res.data, r * res.stride + c),
+                                          rb = fp8f_load_float(xt, res2.data, r * res2.stride + c);
+                                    TU_REQUIRE(same_bits_or_nan(ra, rb),
+                                               "%s: residual[%lld,%lld] %.9g vs generic %.9g",
+                                               what, (long long)r, (long long)c, rb, ra);
+                                }
+                            }
+                        }
+                        /* quant alone */
+                        ck_assert(fp8f_quant_per_token(gen, &x, ubp, &q1) == FP8F_OK);
+                        ck_assert(fp8f_quant_per_token(lv, &x, ubp, &q2) == FP8F_OK);
+                        ck_assert_msg(memcmp(q1.scale, q2.scale, 4 * (size_t)rows) == 0 ||
+                                          rows > 6, "%s: quant scales differ", what);
+                        for (int64_t i = 0; i < rows * h; i++) {
+                            uint8_t a = ((uint8_t *)q1.q.data)[i], b = ((uint8_t *)q2.q.data)[i];
+                            TU_REQUIRE(a == b || (code_nan(fp8, a) && code_nan(fp8, b)),
+                                       "%s: quant q[%lld] 0x%02x vs generic 0x%02x", what,
+                                       (long long)i, b, a);
+                        }
+                        /* rmsnorm, into another dtype and in place */
+                        fp8f_tensor o1 = make_tensor(fdt[(di + 1) % 3], rows, h, 0, &rng, 1);
+                        fp8f_tensor o2 = clone(&o1);
+                        ck_assert(fp8f_rmsnorm(gen, &x, NULL, &w, 1e-5f, &o1) == FP8F_OK);
+                        ck_assert(fp8f_rmsnorm(lv, &x, NULL, &w, 1e-5f, &o2) == FP8F_OK);
+                        fp8f_tensor x2 = clone(&x), x3 = clone(&x);
+                        ck_assert(fp8f_rmsnorm(gen, &x2, NULL, &w, 1e-5f, &x2) == FP8F_OK);
+                        ck_assert(fp8f_rmsnorm(lv, &x3, NULL, &w, 1e-5f, &x3) == FP8F_OK);
+                        for (int64_t r = 0; r < rows; r++)
+                            for (int64_t c = 0; c < h; c++) {
+                                float a = fp8f_load_float(o1.dtype, o1.data, r * h + c),
+                                      b = fp8f_load_float(o2.dtype, o2.data, r * h + c);
+                                TU_REQUIRE(same_bits_or_nan(a, b), "%s: rmsnorm[%lld,%lld] %.9g vs generic %.9g",
+                                           what, (long long)r, (long long)c, b, a);
+                                a = fp8f_load_float(xt, x2.data, r * x2.stride + c);
+                                b = fp8f_load_float(xt, x3.data, r * x3.stride + c);
+                                TU_REQUIRE(same_bits_or_nan(a, b), "%s: in-place rmsnorm[%lld,%lld] %.9g vs generic %.9g",
+                                           what, (long long)r, (long long)c, b, a);
+                            }
+                        /* the generic level against the f64 reference (no special rows) */
+                        if (level == CPU_ISA_GENERIC && rows <= 6) {
+                            double *y = xmalloc(sizeof(double) * (size_t)(rows * h));
+                            double *sc = xmalloc(sizeof(double) * (size_t)rows);
+                            uint8_t *codes = xmalloc((size_t)(rows * h));
+                            double dub = ub;
+                            fp8f_tensor res3 = clone(&res2);
+                            ref_rmsnorm(&x, NULL, &w, 1e-6, y, NULL);
+                            ref_quant(y, rows, h, fp8, ubp ? &dub : NULL, codes, sc);
+                            ck_assert(fp8f_rmsnorm_quant(lv, &x, NULL, &w, 1e-6f, ubp, &q2) == FP8F_OK);
+                            tu_check_codes(fp8, q2.q.data, codes, rows, h, h, what);
+                            for (int64_t r = 0; r < rows; r++)
+                                TU_REQUIRE(fabs(q2.scale[r] - sc[r]) <= 1e-5 * sc[r],
+                                           "%s: scale[%lld] %.9g vs reference %.9g", what,
+                                           (long long)r, q2.scale[r], sc[r]);
+                            free(y), free(sc), free(codes), free(res3.data);
+                        }
+                        free(x.data), free(res.data), free(res2.data), free(w.data);
+                        free(o1.data), free(o2.data), free(x2.data), free(x3.data);
+                        free(q1.q.data), free(q1.scale), free(q2.q.data), free(q2.scale);
+                    }
+        fp8f_ctx_destroy(gen);
+        fp8f_ctx_destroy(lv);
+    }
+}
+
+START_TEST(norm_quant_levels) {
+    if (skip_level(_i))
+        return;
+    check_norm_quant_level(_i);
+}
+END_TEST
+
+/* GEMM: M x N x K, activation dtype, out dtype, bias, weight fp8 type, NaN weight. */
+static void gemm_case(int level, fp8f_dtype ctx_fp8, fp8f_dtype w_fp8, int64_t m, int64_t n,
+                      int64_t k, fp8f_dtype at, fp8f_dtype ot, int bias, int nan_w, tu_rng *rng) {
+    fp8f_ctx *gen = ctx_at(CPU_ISA_GENERIC, ctx_fp8), *lv = ctx_at(level, ctx_fp8);
+    char what[256];
+    snprintf(what, sizeof what, "gemm %s %lldx%lldx%lld ctx %s w %s a %s out %s%s%s",
+             cpu_isa_name((enum cpu_isa)level), (long long)m, (long long)n, (long long)k,
+             ref_dtype_name(ctx_fp8), ref_dtype_name(w_fp8), ref_dtype_name(at),
+             ref_dtype_name(ot), bias ? " bias" : "", nan_w ? " nan-weight" : "");
+    fp8f_tensor a = make_tensor(at, m, k, 1, rng, 1.0);
+    fp8f_tensor wq = {xmalloc((size_t)(n * k)), w_fp8, n, k, k};
+    for (int64_t i = 0; i < n * k; i++) {
+        uint8_t c;
+        do
+            c = (uint8_t)tu_rng_next(rng);
+        while (code_nan(w_fp8, c) || (w_fp8 == FP8F_E4M3FNUZ && ctx_fp8 == FP8F_E4M3FN && (c & 0x7f) == 0x7f));
+        if (i % 7 == 0)
+            c &= 0x87; /* subnormal codes */
+        ((uint8_t *)wq.data)[i] = c;
+    }
+    if (nan_w)
+        ((uint8_t *)wq.data)[k / 2] = w_fp8 == FP8F_E4M3FNUZ ? 0x80 : 0x7f;
+    float *ws = xmalloc(4 * (size_t)n);
+    for (int64_t i = 0; i < n; i++)
+        ws[i] = (float)tu_rng_range(rng, 0.5e-3, 2e-3);
+    fp8f_tensor bt = make_tensor(ot, 1, n, 0, rng, 0.1);
+    fp8f_weight *w1, *w2;
+    ck_assert(fp8f_weight_create(gen, &wq, ws, bias ? &bt : NULL, &w1) == FP8F_OK);
+    ck_assert(fp8f_weight_create(lv, &wq, ws, bias ? &bt : NULL, &w2) == FP8F_OK);
+    fp8f_tensor o1 = make_tensor(ot, m, n, 2, rng, 1), o2 = clone(&o1);
+    fp8f_act act = {.kind = FP8F_ACT_DENSE, .dense = a};
+    ck_assert(fp8f_linear_ptpc(gen, &act, w1, &o1) == FP8F_OK);
+    ck_assert_msg(fp8f_linear_ptpc(lv, &act, w2, &o2) == FP8F_OK, "%s: %s", what, fp8f_last_error(lv));
+    /* tolerance from the quantized activation (identical on every level) */
+    fp8f_qtensor qa = {{xmalloc((size_t)(m * k)), ctx_fp8, m, k, k}, xmalloc(4 * (size_t)m), 0};
+    ck_assert(fp8f_quant_per_token(gen, &a, NULL, &qa) == FP8F_OK);
+    const double wfac = w_fp8 == ctx_fp8 ? 1.0 : (ctx_fp8 == FP8F_E4M3FNUZ ? 2.0 : 0.5);
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            double absterms = 0;
+            for (int64_t c = 0; c < k; c++) {
+                uint8_t wc = ((uint8_t *)wq.data)[j * k + c];
+                double wv = ref_fp8_decode(w_fp8, wc);
+                absterms += fabs(ref_fp8_decode(ctx_fp8, ((uint8_t *)qa.q.data)[i * k + c]) * (isnan(wv) ? 0 : wv));
+            }
+            absterms *= qa.scale[i] * ws[j] * wfac;
+            double g = fp8f_load_float(ot, o1.data, i * o1.stride + j),
+                   v = fp8f_load_float(ot, o2.data, i * o2.stride + j);
+            if (isnan(g) || isnan(v)) {
+                TU_REQUIRE(isnan(g) && isnan(v), "%s: out[%lld,%lld] %.9g vs generic %.9g", what,
+                           (long long)i, (long long)j, v, g);
+                continue;
+            }
+            const double tol = 2e-5 * absterms + 2.0 * ref_half_ulp_rel(ot) * fabs(g) + 1e-30;
+            TU_REQUIRE(fabs(g - v) <= tol, "%s: out[%lld,%lld] %.9g vs generic %.9g (tol %.3g)",
+                       what, (long long)i, (long long)j, v, g, tol);
+        }
+    fp8f_weight_destroy(w1);
+    fp8f_weight_destroy(w2);
+    fp8f_ctx_destroy(gen);
+    fp8f_ctx_destroy(lv);
+    free(a.data), free(wq.data), free(ws), free(bt.data), free(o1.data), free(o2.data);
+    free(qa.q.data), free(qa.scale);
+}
+
+START_TEST(gemm_levels) {
+    if (skip_level(_i))
+        return;
+    tu_rng rng;
+    tu_rng_seed(&rng, 777 + (uint64_t)_i);
+    static const int64_t ms[] = {1, 2, 5, 8, 9, 33, 300};
+    static const int64_t ns[] = {1, 31, 32, 67};
+    static const int64_t ks[] = {1, 2, 31, 64, 515};
+    int idx = 0;
+    for (size_t mi = 0; mi < sizeof ms / sizeof *ms; mi++)
+        for (size_t ni = 0; ni < sizeof ns / sizeof *ns; ni++)
+            for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++, idx++) {
+                if (ms[mi] == 300 && (ks[ki] < 64 || ns[ni] < 32))
+                    continue; /* keep the big-M cases few */
+                const fp8f_dtype ctx_fp8 = idx % 3 == 0 ? FP8F_E4M3FNUZ : FP8F_E4M3FN;
+                const fp8f_dtype w_fp8 = idx % 5 == 0 ? FP8F_E4M3FN : ctx_fp8;
+                gemm_case(_i, ctx_fp8, w_fp8, ms[mi], ns[ni], ks[ki], fdt[idx % 3],
+                          fdt[(idx / 3) % 3], idx % 2, 0, &rng);
+            }
+    /* a K beyond one converted block, and weights holding a NaN code */
+    gemm_case(_i, FP8F_E4M3FN, FP8F_E4M3FN, 20, 64, 1100, FP8F_BF16, FP8F_F32, 1, 0, &rng);
+    gemm_case(_i, FP8F_E4M3FN, FP8F_E4M3FN, 3, 40, 70, FP8F_BF16, FP8F_F32, 0, 1, &rng);
+    gemm_case(_i, FP8F_E4M3FNUZ, FP8F_E4M3FNUZ, 12, 40, 70, FP8F_F32, FP8F_BF16, 1, 1, &rng);
+}
+END_TEST
+
+START_TEST(isa_names_and_env) {
+    for (int i = 0; i < CPU_ISA_COUNT; i++)
+        ck_assert_int_eq(cpu_isa_from_name(cpu_isa_name((enum cpu_isa)i)), i);
+    ck_assert_int_eq(cpu_isa_from_name("sse9"), -1);
+    setenv("FP8F_CPU_ISA", "sse9", 1);
+    fp8f_options opt = {0};
+    opt.backend = FP8F_BACKEND_CPU;
+    fp8f_ctx *ctx = NULL;
+    fp8f_status s = fp8f_ctx_create(&opt, &ctx);
+    unsetenv("FP8F_CPU_ISA");
+    ck_assert_int_eq(s, FP8F_E_INVALID);
+    ck_assert_ptr_null(ctx);
+    ck_assert_ptr_nonnull(strstr(fp8f_last_error(NULL), "FP8F_CPU_ISA"));
+    /* every supported level is chosen as asked (AMX runs the BF16 kernels) */
+    printf("test_cpu_isa: CPU %s; supports %s; features: %s\n", cpu_isa_model(),
+           cpu_isa_name(cpu_isa_detect()), cpu_isa_features());
+    for (int i = 0; i <= (int)cpu_isa_detect(); i++) {
+        ctx = ctx_at(i, 0);
+        char desc[512], want[64];
+        ctx->be.ops->describe(&ctx->be, desc, sizeof desc);
+        /* the level asked for, or the next lower one whose kernels this
+         * build compiled (a compiler without the -m flags builds without) */
+        enum cpu_isa used;
+        (void)cpu_kernels_for((enum cpu_isa)i, &used);
+        snprintf(want, sizeof want, "isa %s ", cpu_isa_name(used));
+        printf("test_cpu_isa: %s -> %s\n", cpu_isa_name((enum cpu_isa)i), desc);
+        ck_assert_msg(strstr(desc, want) != NULL, "asked for %s, got \"%s\"",
+                      cpu_isa_name((enum cpu_isa)i), desc);
+        fp8f_ctx_destroy(ctx);
+    }
+}
+END_TEST
+
+static Suite *cpu_isa_suite(void) {
+    Suite *s = suite_create("cpu_isa");
+    TCase *tc = tu_tcase("levels");
+    tcase_add_test(tc, isa_names_and_env);
+    tcase_add_loop_test(tc, norm_quant_levels, 0, CPU_ISA_COUNT);
+    tcase_add_loop_test(tc, gemm_levels, 0, CPU_ISA_COUNT);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) { return tu_run_suite(cpu_isa_suite()); }

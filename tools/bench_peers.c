@@ -1,0 +1,346 @@
+/* CPU peers for fp8fuse-bench (issue 4); see bench_peers.h. */
+#include "bench_peers.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#ifdef FP8F_PEER_DNNL
+#include <dnnl.h>
+#endif
+#ifdef FP8F_PEER_OPENBLAS
+#include <cblas.h>
+#endif
+
+#include "fp8_codec.h"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_d(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+int bench_peers_threads(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+const char *bench_peers_compiled(void) {
+    return "memcpy unfused"
+#ifdef FP8F_PEER_DNNL
+           " onednn-bf16"
+#endif
+#ifdef FP8F_PEER_OPENBLAS
+           " sgemm"
+#endif
+        ;
+}
+
+typedef void (*peer_fn)(void *arg, int iter);
+
+/* Warm-up, then `reps` timed calls (fewer when one call is long): median,
+ * 10th and 90th percentiles in microseconds. */
+static void time_peer(peer_fn fn, void *arg, int reps, struct peer_result *r) {
+    for (int i = 0; i < 3; i++)
+        fn(arg, i);
+    double t0 = now_s();
+    fn(arg, 0);
+    double est = now_s() - t0;
+    if (est * reps > 1.5)
+        reps = (int)(1.5 / est);
+    if (reps < 10)
+        reps = 10;
+    double *t = malloc(sizeof(double) * (size_t)reps);
+    if (!t)
+        return;
+    for (int i = 0; i < reps; i++) {
+        t0 = now_s();
+        fn(arg, i);
+        t[i] = (now_s() - t0) * 1e6;
+    }
+    qsort(t, (size_t)reps, sizeof *t, cmp_d);
+    r->med_us = reps % 2 ? t[reps / 2] : 0.5 * (t[reps / 2 - 1] + t[reps / 2]);
+    r->p10_us = t[(int)(0.1 * (reps - 1))];
+    r->p90_us = t[(int)(0.9 * (reps - 1) + 0.5)];
+    r->reps = reps;
+    free(t);
+}
+
+/* ---- memcpy: the bandwidth ceiling ---- */
+
+struct copy_arg {
+    char *src[32], *dst[32];
+    int nsets;
+    size_t bytes; /* per copy */
+    int threads;
+};
+
+static void copy_call(void *p, int iter) {
+    struct copy_arg *c = p;
+    char *src = c->src[iter % c->nsets], *dst = c->dst[iter % c->nsets];
+    const size_t bytes = c->bytes;
+    const int threads __attribute__((unused)) = bytes < 65536 ? 1 : c->threads; /* OpenMP only */
+#pragma omp parallel num_threads(threads)
+    {
+#ifdef _OPENMP
+        const size_t t = (size_t)omp_get_thread_num(), nt = (size_t)omp_get_num_threads();
+#else
+        const size_t t = 0, nt = 1;
+#endif
+        size_t lo = (bytes * t / nt) & ~(size_t)63, hi = t + 1 == nt ? bytes : (bytes * (t + 1) / nt) & ~(size_t)63;
+        memcpy(dst + lo, src + lo, hi - lo);
+    }
+}
+
+/* A copy that reads `bytes`/2 and writes `bytes`/2, over rotating buffers
+ * (>= 192 MB in all where they are small, as the bench does). */
+static int peer_memcpy(double bytes, int reps, struct peer_result *r) {
+    struct copy_arg c = {0};
+    c.bytes = (size_t)(bytes / 2);
+    if (c.bytes < 64)
+        c.bytes = 64;
+    c.threads = bench_peers_threads();
+    c.nsets = (int)((192u << 20) / (2 * c.bytes));
+    c.nsets = c.nsets < 1 ? 1 : c.nsets > 32 ? 32 : c.nsets;
+    for (int i = 0; i < c.nsets; i++) {
+        c.src[i] = aligned_alloc(64, (c.bytes + 63) & ~(size_t)63);
+        c.dst[i] = aligned_alloc(64, (c.bytes + 63) & ~(size_t)63);
+        if (!c.src[i] || !c.dst[i])
+            return 0;
+        memset(c.src[i], i + 1, c.bytes);
+        memset(c.dst[i], 0, c.bytes);
+    }
+    r->name = "memcpy";
+    r->bytes = 2.0 * (double)c.bytes;
+    r->flops = 0;
+    time_peer(copy_call, &c, reps, r);
+    for (int i = 0; i < c.nsets; i++) {
+        free(c.src[i]);
+        free(c.dst[i]);
+    }
+    return 1;
+}
+
+/* ---- the library's unfused path ---- */
+
+struct unfused_arg {
+    fp8f_ctx *ctx;
+    fp8f_tensor x[8], r[8], y, w;
+    fp8f_qtensor q;
+    int nsets;
+};
+
+static void unfused_call(void *p, int iter) {
+    struct unfused_arg *u = p;
+    int i = iter % u->nsets;
+    fp8f_rmsnorm(u->ctx, &u->x[i], &u->r[i], &u->w, 1e-6f, &u->y);
+    fp8f_quant_per_token(u->ctx, &u->y, NULL, &u->q);
+}
+
+static int peer_unfused(fp8f_ctx *ctx, int64_t m, int64_t h, fp8f_dtype dtype, int reps,
+                        struct peer_result *r) {
+    struct unfused_arg u;
+    memset(&u, 0, sizeof u);
+    u.ctx = ctx;
+    const size_t es = fp8f_dtype_size(dtype), mh = (size_t)(m * h);
+    u.nsets = (int)((192u << 20) / (mh * es * 2 + 1));
+    u.nsets = u.nsets < 1 ? 1 : u.nsets > 8 ? 8 : u.nsets;
+    int ok = 1;
+    for (int i = 0; i < u.nsets; i++) {
+        u.x[i] = (fp8f_tensor){malloc(mh * es + 1), dtype, m, h, h};
+        u.r[i] = (fp8f_tensor){malloc(mh * es + 1), dtype, m, h, h};
+        ok &= u.x[i].data && u.r[i].data;
+        for (size_t j = 0; ok && j < mh; j++) {
+            fp8f_store_float(dtype, u.x[i].data, (int64_t)j, (float)((j * 7919 % 1000) / 500.0 - 1));
+            fp8f_store_float(dtype, u.r[i].data, (int64_t)j, (float)((j * 104729 % 1000) / 500.0 - 1));
+        }
+    }
+    u.y = (fp8f_tensor){malloc(mh * es + 1), dtype, m, h, h};
+    u.w = (fp8f_tensor){malloc((size_t)h * es), dtype, 1, h, h};
+    u.q = (fp8f_qtensor){{malloc(mh + 1), fp8f_ctx_fp8_dtype(ctx), m, h, h},
+                         malloc((size_t)m * 4 + 4), FP8F_QF_NONE};
+    ok &= u.y.data && u.w.data && u.q.q.data && u.q.scale;
+    if (ok) {
+        for (int64_t j = 0; j < h; j++)
+            fp8f_store_float(dtype, u.w.data, j, 1.0f);
+        r->name = "unfused";
+        /* x, r read, r written, y written and read again, q written */
+        r->bytes = (double)mh * (5.0 * es + 1.0) + 4.0 * m;
+        r->flops = 0;
+        time_peer(unfused_call, &u, reps, r);
+    }
+    for (int i = 0; i < u.nsets; i++) {
+        free(u.x[i].data);
+        free(u.r[i].data);
+    }
+    free(u.y.data);
+    free(u.w.data);
+    free(u.q.q.data);
+    free(u.q.scale);
+    return ok;
+}
+
+int bench_peers_rows(fp8f_ctx *ctx, int op, int64_t m, int64_t h, fp8f_dtype dtype,
+                     double bytes, int reps, struct peer_result *out) {
+    int n = 0;
+    if (m == 0)
+        return 0;
+    n += peer_memcpy(bytes, reps, &out[n]);
+    if (op == 0)
+        n += peer_unfused(ctx, m, h, dtype, reps, &out[n]);
+    return n;
+}
+
+/* ---- oneDNN bf16 matmul with prepacked weights ---- */
+
+#ifdef FP8F_PEER_DNNL
+struct dnnl_arg {
+    dnnl_primitive_t prim;
+    dnnl_stream_t stream;
+    dnnl_exec_arg_t args[3];
+};
+
+static void dnnl_call(void *p, int iter) {
+    (void)iter;
+    struct dnnl_arg *d = p;
+    dnnl_primitive_execute(d->prim, d->stream, 3, d->args);
+    dnnl_stream_wait(d->stream);
+}
+
+#define DN(call)                                                                               \
+    do {                                                                                       \
+        if ((call) != dnnl_success) {                                                          \
+            fprintf(stderr, "fp8fuse-bench: oneDNN: %s failed\n", #call);                      \
+            return 0;                                                                          \
+        }                                                                                      \
+    } while (0)
+
+static int peer_dnnl(int64_t m, int64_t n, int64_t k, int reps, struct peer_result *r) {
+    dnnl_engine_t eng;
+    struct dnnl_arg d;
+    DN(dnnl_engine_create(&eng, dnnl_cpu, 0));
+    DN(dnnl_stream_create(&d.stream, eng, dnnl_stream_default_flags));
+    dnnl_dims_t sd = {m, k}, wd = {k, n}, dd = {m, n};
+    dnnl_memory_desc_t smd, wany, wuser, dmd;
+    DN(dnnl_memory_desc_init_by_tag(&smd, 2, sd, dnnl_bf16, dnnl_ab));
+    DN(dnnl_memory_desc_init_by_tag(&wany, 2, wd, dnnl_bf16, dnnl_format_tag_any));
+    DN(dnnl_memory_desc_init_by_tag(&wuser, 2, wd, dnnl_bf16, dnnl_ba)); /* N x K rows */
+    DN(dnnl_memory_desc_init_by_tag(&dmd, 2, dd, dnnl_bf16, dnnl_ab));
+    dnnl_matmul_desc_t mmd;
+    DN(dnnl_matmul_desc_init(&mmd, &smd, &wany, NULL, &dmd));
+    dnnl_primitive_desc_t pd;
+    DN(dnnl_primitive_desc_create(&pd, &mmd, NULL, eng, NULL));
+    const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    dnnl_memory_t sm, wu, wp, dm;
+    DN(dnnl_memory_create(&sm, &smd, eng, DNNL_MEMORY_ALLOCATE));
+    DN(dnnl_memory_create(&wu, &wuser, eng, DNNL_MEMORY_ALLOCATE));
+    DN(dnnl_memory_create(&wp, wmd, eng, DNNL_MEMORY_ALLOCATE));
+    DN(dnnl_memory_create(&dm, &dmd, eng, DNNL_MEMORY_ALLOCATE));
+    uint16_t *p;
+    DN(dnnl_memory_get_data_handle(sm, (void **)&p));
+    for (int64_t i = 0; i < m * k; i++)
+        p[i] = fp8f_f32_to_bf16((float)((i * 7919 % 1000) / 500.0 - 1));
+    DN(dnnl_memory_get_data_handle(wu, (void **)&p));
+    for (int64_t i = 0; i < n * k; i++)
+        p[i] = fp8f_f32_to_bf16((float)((i * 104729 % 1000) / 5e5));
+    /* prepack the weights once */
+    dnnl_primitive_desc_t rpd;
+    dnnl_primitive_t reorder;
+    DN(dnnl_reorder_primitive_desc_create(&rpd, &wuser, eng, wmd, eng, NULL));
+    DN(dnnl_primitive_create(&reorder, rpd));
+    dnnl_exec_arg_t ra[2] = {{DNNL_ARG_FROM, wu}, {DNNL_ARG_TO, wp}};
+    DN(dnnl_primitive_execute(reorder, d.stream, 2, ra));
+    DN(dnnl_stream_wait(d.stream));
+    DN(dnnl_primitive_create(&d.prim, pd));
+    d.args[0] = (dnnl_exec_arg_t){DNNL_ARG_SRC, sm};
+    d.args[1] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, wp};
+    d.args[2] = (dnnl_exec_arg_t){DNNL_ARG_DST, dm};
+    const char *impl = NULL;
+    dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+    static char name[96];
+    snprintf(name, sizeof name, "onednn-bf16(%s)", impl ? impl : "?");
+    r->name = name;
+    r->bytes = 2.0 * (double)(m * k + n * k + m * n);
+    r->flops = 2.0 * m * n * k;
+    time_peer(dnnl_call, &d, reps, r);
+    dnnl_primitive_destroy(d.prim);
+    dnnl_primitive_destroy(reorder);
+    dnnl_primitive_desc_destroy(rpd);
+    dnnl_primitive_desc_destroy(pd);
+    dnnl_memory_destroy(sm);
+    dnnl_memory_destroy(wu);
+    dnnl_memory_destroy(wp);
+    dnnl_memory_destroy(dm);
+    dnnl_stream_destroy(d.stream);
+    dnnl_engine_destroy(eng);
+    return 1;
+}
+#endif
+
+/* ---- OpenBLAS sgemm on dequantized f32 weights ---- */
+
+#ifdef FP8F_PEER_OPENBLAS
+struct sgemm_arg {
+    int64_t m, n, k;
+    float *a, *w, *c;
+};
+
+static void sgemm_call(void *p, int iter) {
+    (void)iter;
+    struct sgemm_arg *s = p;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)s->m, (int)s->n, (int)s->k, 1.0f,
+                s->a, (int)s->k, s->w, (int)s->k, 0.0f, s->c, (int)s->n);
+}
+
+static int peer_sgemm(int64_t m, int64_t n, int64_t k, int reps, struct peer_result *r) {
+    struct sgemm_arg s = {m, n, k, malloc(sizeof(float) * (size_t)(m * k)),
+                          malloc(sizeof(float) * (size_t)(n * k)),
+                          malloc(sizeof(float) * (size_t)(m * n))};
+    if (!s.a || !s.w || !s.c)
+        return 0;
+    for (int64_t i = 0; i < m * k; i++)
+        s.a[i] = (float)((i * 7919 % 1000) / 500.0 - 1);
+    for (int64_t i = 0; i < n * k; i++) /* dequantized: fp8 value * scale */
+        s.w[i] = fp8f_decode_e4m3fn((uint8_t)((i * 104729) & 0x77)) * 1e-3f;
+    openblas_set_num_threads(bench_peers_threads());
+    r->name = "sgemm(openblas)";
+    r->bytes = 4.0 * (double)(m * k + n * k + m * n);
+    r->flops = 2.0 * m * n * k;
+    time_peer(sgemm_call, &s, reps, r);
+    free(s.a);
+    free(s.w);
+    free(s.c);
+    return 1;
+}
+#endif
+
+int bench_peers_gemm(int64_t m, int64_t n, int64_t k, double bytes, int reps,
+                     struct peer_result *out) {
+    int cnt = 0;
+    if (m == 0)
+        return 0;
+    /* the ceiling for the weight stream: a copy of as many bytes as the
+     * fp8 weight (read) + the same written, i.e. bytes read = N*K */
+    (void)bytes;
+    cnt += peer_memcpy(2.0 * (double)n * (double)k, reps, &out[cnt]);
+#ifdef FP8F_PEER_DNNL
+    cnt += peer_dnnl(m, n, k, reps, &out[cnt]);
+#endif
+#ifdef FP8F_PEER_OPENBLAS
+    cnt += peer_sgemm(m, n, k, reps, &out[cnt]);
+#endif
+    (void)m;
+    return cnt;
+}

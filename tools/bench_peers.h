@@ -1,0 +1,43 @@
+/*
+ * CPU peers for fp8fuse-bench (issue 4), measured in the same run as the
+ * library with the same thread count:
+ *   memcpy      a parallel copy moving as many bytes (read + write) as the
+ *               operation: the bandwidth ceiling;
+ *   unfused     the library's own unfused path: fp8f_rmsnorm to a dense
+ *               buffer, then fp8f_quant_per_token;
+ *   onednn-bf16 oneDNN bf16 matmul, weights prepacked (reordered) once
+ *               (configure --with-bench-peers, libdnnl-dev);
+ *   sgemm       OpenBLAS sgemm on f32 weights dequantized once
+ *               (configure --with-bench-peers, libopenblas-dev).
+ */
+#ifndef FP8F_BENCH_PEERS_H
+#define FP8F_BENCH_PEERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fp8fuse.h"
+
+struct peer_result {
+    const char *name;
+    double med_us, p10_us, p90_us;
+    int reps;
+    double bytes, flops; /* what this peer moves / computes */
+};
+
+#define PEER_MAX 4
+
+/* Threads the peers (and an OpenMP default context) use. */
+int bench_peers_threads(void);
+/* "memcpy unfused onednn-bf16 sgemm" as compiled in. */
+const char *bench_peers_compiled(void);
+
+/* Peers of a norm/quant case (op: 0 add_norm_quant, 1 add_norm, 2 quant):
+ * fills out[], returns how many. `bytes` is what the operation moves. */
+int bench_peers_rows(fp8f_ctx *ctx, int op, int64_t m, int64_t h, fp8f_dtype dtype,
+                     double bytes, int reps, struct peer_result *out);
+/* Peers of a GEMM case (activation and output in `dtype`). */
+int bench_peers_gemm(int64_t m, int64_t n, int64_t k, double bytes, int reps,
+                     struct peer_result *out);
+
+#endif
