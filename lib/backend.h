@@ -25,7 +25,7 @@ extern "C" {
 
 /* Bumped whenever struct fp8f_backend_ops or struct fp8f_backend changes, so
  * that a stale module is refused instead of called through a wrong layout. */
-#define FP8F_BACKEND_ABI 1
+#define FP8F_BACKEND_ABI 2
 #define FP8F_ERROR_MAX 512
 
 /* The per-context instance of a backend; lib/ embeds it in the context. */
@@ -84,6 +84,26 @@ struct fp8f_backend_ops {
      * in desc->fp8_dtype. */
     fp8f_status (*linear_ptpc)(struct fp8f_backend *be, const fp8f_act *a,
                                const struct fp8f_weight_desc *w, fp8f_tensor *out);
+
+    /* ---- optional (NULL where a backend has none), for tools ---- */
+    /* Device events on the context's stream, for timing (fp8fuse-bench):
+     * elapsed_ms waits for `stop` and gives the milliseconds between two
+     * recorded events. Synchronous backends leave these NULL (time with a
+     * host clock instead). */
+    fp8f_status (*event_create)(struct fp8f_backend *be, void **ev);
+    void (*event_destroy)(struct fp8f_backend *be, void *ev);
+    fp8f_status (*event_record)(struct fp8f_backend *be, void *ev);
+    fp8f_status (*event_elapsed_ms)(struct fp8f_backend *be, void *start, void *stop,
+                                    float *ms);
+    /* Times `calls` invocations of call(arg, i) -- each enqueues work on this
+     * context through the public API only -- captured once into a device
+     * graph (on a private stream) and replayed `reps` times: us[r] is replay
+     * r's device time divided by `calls`, in microseconds. */
+    fp8f_status (*time_graph)(struct fp8f_backend *be, void (*call)(void *arg, int i), void *arg,
+                              int calls, int reps, double *us);
+    /* One line describing the device, e.g. "NVIDIA H100 80GB HBM3, sm_90,
+     * 132 SMs, 79 GiB, runtime 13.0". */
+    void (*describe)(struct fp8f_backend *be, char *buf, size_t len);
 };
 
 /* Entry point a backend module exports (resolved with dlsym). Returns NULL

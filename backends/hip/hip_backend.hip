@@ -1,0 +1,353 @@
+/*
+ * The HIP backend: a run-time module (libfp8fuse-hip.so) that the core
+ * loads with dlopen. It exports two symbols, the vtable entry and the device
+ * count (lib/backend.h); everything else is hidden.
+ *
+ * Work is enqueued on the context's stream and never waited for, except in
+ * the operations that must: sync, a download, and weight creation (which
+ * reports unconvertible codes). A runtime error becomes FP8F_E_DEVICE with
+ * the runtime's own name and text; a failed device allocation FP8F_E_NOMEM.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hip_internal.h"
+
+#define FP8F_HIP_EXPORT extern "C" __attribute__((visibility("default")))
+
+/* --------------------------------------------------------- errors */
+
+fp8f_status hip_fail_rt(struct fp8f_backend *be, hipError_t e, const char *what) {
+    return fp8f_backend_fail(be, FP8F_E_DEVICE, "%s failed: %s: %s", what, hipGetErrorName(e),
+                             hipGetErrorString(e));
+}
+
+fp8f_status hip_after_launch(struct fp8f_backend *be, const char *kernel) {
+    hipError_t e = hipGetLastError();
+    return e == hipSuccess ? FP8F_OK : hip_fail_rt(be, e, kernel);
+}
+
+fp8f_status hip_use_device(struct fp8f_backend *be) {
+    int cur = -1;
+    const int dev = hip_st(be)->device;
+    if (hipGetDevice(&cur) == hipSuccess && cur == dev)
+        return FP8F_OK;
+    HIP_TRY(be, hipSetDevice(dev));
+    return FP8F_OK;
+}
+
+/* ------------------------------------------------------- lifecycle */
+
+static void read_env(struct hip_state *st) {
+    const char *cfg = getenv("FP8F_HIP_ROWCFG"); /* "vpt,tpr[,rows]" or ",,rows" */
+    if (cfg && *cfg) {
+        int v = 0, t = 0, r = 0;
+        if (sscanf(cfg, "%d,%d,%d", &v, &t, &r) >= 2) {
+            st->cfg_vpt = v;
+            st->cfg_tpr = t;
+            st->cfg_rows = r;
+        } else if (sscanf(cfg, ",,%d", &r) == 1) {
+            st->cfg_rows = r;
+        }
+    }
+    const char *gen = getenv("FP8F_HIP_GENERIC");
+    st->force_generic = gen && strcmp(gen, "1") == 0;
+}
+
+static void describe_device(struct hip_state *st) {
+    hipDeviceProp_t p;
+    int rt = 0, drv = 0;
+    if (hipGetDeviceProperties(&p, st->device) != hipSuccess) {
+        (void)hipGetLastError();
+        snprintf(st->describe, sizeof st->describe, "%s GPU %d", FP8F_GPU_VENDOR, st->device);
+        return;
+    }
+    (void)hipRuntimeGetVersion(&rt);
+    (void)hipDriverGetVersion(&drv);
+#if defined(FP8F_GPU_AMD)
+    snprintf(st->describe, sizeof st->describe,
+             "%.96s (%.32s), %d CUs, %.0f GiB, wave%d, HIP runtime %d, driver %d", p.name,
+             p.gcnArchName, p.multiProcessorCount, (double)p.totalGlobalMem / 1073741824.0,
+             FP8F_WARP_SIZE, rt, drv);
+#else
+    snprintf(st->describe, sizeof st->describe,
+             "%.96s, sm_%d%d, %d SMs, %.0f GiB, %d MiB L2, CUDA runtime %d.%d, driver %d.%d", p.name,
+             p.major, p.minor, p.multiProcessorCount, (double)p.totalGlobalMem / 1073741824.0,
+             p.l2CacheSize >> 20, rt / 1000, (rt % 1000) / 10, drv / 1000, (drv % 1000) / 10);
+#endif
+}
+
+static fp8f_status hip_init(struct fp8f_backend *be) {
+    int count = 0;
+    hipError_t e = hipGetDeviceCount(&count);
+    if (e != hipSuccess) {
+        (void)hipGetLastError();
+        return fp8f_backend_fail(be, FP8F_E_BACKEND, "no usable %s GPU: %s: %s",
+                                 FP8F_GPU_VENDOR, hipGetErrorName(e), hipGetErrorString(e));
+    }
+    if (count < 1)
+        return fp8f_backend_fail(be, FP8F_E_BACKEND, "no %s GPU device is present",
+                                 FP8F_GPU_VENDOR);
+    if (be->device >= count)
+        return fp8f_backend_fail(be, FP8F_E_BACKEND, "device %d asked for, %d present",
+                                 be->device, count);
+    e = hipSetDevice(be->device);
+    if (e != hipSuccess)
+        return fp8f_backend_fail(be, FP8F_E_BACKEND, "cannot use GPU %d: %s: %s", be->device,
+                                 hipGetErrorName(e), hipGetErrorString(e));
+    struct hip_state *st = (struct hip_state *)calloc(1, sizeof *st);
+    if (!st)
+        return fp8f_backend_fail(be, FP8F_E_NOMEM, "out of memory creating the HIP state");
+    st->device = be->device;
+    st->stream = (hipStream_t)be->stream;
+    if (hipDeviceGetAttribute(&st->sm_count, hipDeviceAttributeMultiprocessorCount,
+                              be->device) != hipSuccess ||
+        st->sm_count < 1)
+        st->sm_count = 64;
+    if (hipDeviceGetAttribute(&st->l2_bytes, hipDeviceAttributeL2CacheSize, be->device) !=
+        hipSuccess)
+        st->l2_bytes = 0;
+    (void)hipGetLastError();
+    read_env(st);
+    describe_device(st);
+    be->state = st;
+    return FP8F_OK;
+}
+
+static void hip_destroy(struct fp8f_backend *be) {
+    struct hip_state *st = hip_st(be);
+    if (!st)
+        return;
+    if (hip_use_device(be) == FP8F_OK && st->scratch)
+        (void)hipFree(st->scratch);
+    free(st);
+    be->state = nullptr;
+}
+
+static fp8f_status hip_sync(struct fp8f_backend *be) {
+    fp8f_status s = hip_use_device(be);
+    if (s != FP8F_OK)
+        return s;
+    HIP_TRY(be, hipStreamSynchronize(hip_st(be)->stream));
+    return FP8F_OK;
+}
+
+/* --------------------------------------------------------- memory */
+
+static fp8f_status hip_mem_alloc(struct fp8f_backend *be, size_t bytes, void **out) {
+    fp8f_status s = hip_use_device(be);
+    if (s != FP8F_OK)
+        return s;
+    void *p = nullptr;
+    hipError_t e = hipMalloc(&p, bytes);
+    if (e == hipErrorMemoryAllocation) {
+        (void)hipGetLastError();
+        return fp8f_backend_fail(be, FP8F_E_NOMEM, "out of device memory allocating %zu bytes",
+                                 bytes);
+    }
+    if (e != hipSuccess)
+        return hip_fail_rt(be, e, "hipMalloc");
+    *out = p;
+    return FP8F_OK;
+}
+
+static void hip_mem_free(struct fp8f_backend *be, void *ptr) {
+    if (hip_use_device(be) == FP8F_OK)
+        (void)hipFree(ptr);
+}
+
+/* From pageable host memory the runtime stages the source before it
+ * returns, so the caller may reuse its buffer at once. */
+static fp8f_status hip_mem_upload(struct fp8f_backend *be, void *dst, const void *src,
+                                  size_t bytes) {
+    fp8f_status s = hip_use_device(be);
+    if (s != FP8F_OK)
+        return s;
+    HIP_TRY(be, hipMemcpyAsync(dst, src, bytes, hipMemcpyHostToDevice, hip_st(be)->stream));
+    return FP8F_OK;
+}
+
+static fp8f_status hip_mem_download(struct fp8f_backend *be, void *dst, const void *src,
+                                    size_t bytes) {
+    fp8f_status s = hip_use_device(be);
+    if (s != FP8F_OK)
+        return s;
+    HIP_TRY(be, hipMemcpyAsync(dst, src, bytes, hipMemcpyDeviceToHost, hip_st(be)->stream));
+    HIP_TRY(be, hipStreamSynchronize(hip_st(be)->stream));
+    return FP8F_OK;
+}
+
+/* ------------------------------------------------------ operations */
+
+static fp8f_status hip_rmsnorm(struct fp8f_backend *be, const fp8f_tensor *x,
+                               fp8f_tensor *residual, const fp8f_tensor *weight, float eps,
+                               fp8f_tensor *out) {
+    return hip_row_op(be, HIP_NORM, x, residual, weight, eps, nullptr, out, nullptr);
+}
+
+static fp8f_status hip_quant_per_token(struct fp8f_backend *be, const fp8f_tensor *x,
+                                       const float *scale_ub, fp8f_qtensor *out) {
+    return hip_row_op(be, HIP_QUANT, x, nullptr, nullptr, 0.0f, scale_ub, nullptr, out);
+}
+
+static fp8f_status hip_rmsnorm_quant(struct fp8f_backend *be, const fp8f_tensor *x,
+                                     fp8f_tensor *residual, const fp8f_tensor *weight, float eps,
+                                     const float *scale_ub, fp8f_qtensor *out) {
+    return hip_row_op(be, HIP_NORM_QUANT, x, residual, weight, eps, scale_ub, nullptr, out);
+}
+
+/* ---------------------------------------------- events, description */
+
+static fp8f_status hip_event_create(struct fp8f_backend *be, void **ev) {
+    fp8f_status s = hip_use_device(be);
+    if (s != FP8F_OK)
+        return s;
+    hipEvent_t e = nullptr;
+    HIP_TRY(be, hipEventCreate(&e));
+    *ev = (void *)e;
+    return FP8F_OK;
+}
+
+static void hip_event_destroy(struct fp8f_backend *be, void *ev) {
+    (void)be;
+    if (ev)
+        (void)hipEventDestroy((hipEvent_t)ev);
+}
+
+static fp8f_status hip_event_record(struct fp8f_backend *be, void *ev) {
+    HIP_TRY(be, hipEventRecord((hipEvent_t)ev, hip_st(be)->stream));
+    return FP8F_OK;
+}
+
+static fp8f_status hip_event_elapsed_ms(struct fp8f_backend *be, void *start, void *stop,
+                                        float *ms) {
+    HIP_TRY(be, hipEventSynchronize((hipEvent_t)stop));
+    HIP_TRY(be, hipEventElapsedTime(ms, (hipEvent_t)start, (hipEvent_t)stop));
+    return FP8F_OK;
+}
+
+/* For tools only: the context's stream is swapped for a private one while
+ * the calls are captured (a legacy default stream cannot be captured). */
+static fp8f_status hip_time_graph(struct fp8f_backend *be, void (*call)(void *arg, int i),
+                                  void *arg, int calls, int reps, double *us) {
+    struct hip_state *st = hip_st(be);
+    hipStream_t s = nullptr, old = st->stream;
+    hipGraph_t g = nullptr;
+    hipGraphExec_t ge = nullptr;
+    hipEvent_t e0 = nullptr, e1 = nullptr;
+    fp8f_status rc = hip_use_device(be);
+    if (rc != FP8F_OK)
+        return rc;
+    hipError_t e = hipStreamCreateWithFlags(&s, hipStreamNonBlocking);
+    if (e == hipSuccess)
+        e = hipStreamBeginCapture(s, hipStreamCaptureModeThreadLocal);
+    if (e == hipSuccess) {
+        st->stream = s;
+        for (int i = 0; i < calls; i++)
+            call(arg, i);
+        st->stream = old;
+        e = hipStreamEndCapture(s, &g);
+    }
+    if (e == hipSuccess)
+        e = fp8f_graph_instantiate(&ge, g);
+    if (e == hipSuccess)
+        e = hipEventCreate(&e0);
+    if (e == hipSuccess)
+        e = hipEventCreate(&e1);
+    for (int w = 0; w < 3 && e == hipSuccess; w++)
+        e = hipGraphLaunch(ge, s);
+    for (int r = 0; r < reps && e == hipSuccess; r++) {
+        float ms = 0.0f;
+        e = hipEventRecord(e0, s);
+        if (e == hipSuccess)
+            e = hipGraphLaunch(ge, s);
+        if (e == hipSuccess)
+            e = hipEventRecord(e1, s);
+        if (e == hipSuccess)
+            e = hipEventSynchronize(e1);
+        if (e == hipSuccess)
+            e = hipEventElapsedTime(&ms, e0, e1);
+        us[r] = (double)ms * 1e3 / calls;
+    }
+    if (e != hipSuccess)
+        rc = hip_fail_rt(be, e, "graph timing");
+    if (s)
+        (void)hipStreamSynchronize(s);
+    if (e0)
+        (void)hipEventDestroy(e0);
+    if (e1)
+        (void)hipEventDestroy(e1);
+    if (ge)
+        (void)hipGraphExecDestroy(ge);
+    if (g)
+        (void)hipGraphDestroy(g);
+    if (s)
+        (void)hipStreamDestroy(s);
+    st->stream = old;
+    return rc;
+}
+
+static void hip_describe(struct fp8f_backend *be, char *buf, size_t len) {
+    snprintf(buf, len, "%s", hip_st(be)->describe);
+}
+
+/* ---------------------------------------------------- module entry */
+
+/* The native fp8 type: e4m3fn on NVIDIA and gfx950 (MI355), e4m3fnuz on
+ * gfx940/941/942 (MI300). Read off device 0 when the module is loaded. */
+static fp8f_dtype native_fp8(void) {
+#if defined(FP8F_GPU_AMD)
+    hipDeviceProp_t p;
+    int count = 0;
+    if (hipGetDeviceCount(&count) == hipSuccess && count > 0 &&
+        hipGetDeviceProperties(&p, 0) == hipSuccess && strncmp(p.gcnArchName, "gfx94", 5) == 0)
+        return FP8F_E4M3FNUZ;
+    (void)hipGetLastError();
+#endif
+    return FP8F_E4M3FN;
+}
+
+static struct fp8f_backend_ops make_ops(void) {
+    struct fp8f_backend_ops o;
+    memset(&o, 0, sizeof o);
+    o.name = "hip";
+    o.caps = FP8F_CAP_FUSED_NORM_QUANT | FP8F_CAP_QUANTIZED_INPUT;
+    o.native_fp8 = native_fp8();
+    o.init = hip_init;
+    o.destroy = hip_destroy;
+    o.sync = hip_sync;
+    o.mem_alloc = hip_mem_alloc;
+    o.mem_free = hip_mem_free;
+    o.mem_upload = hip_mem_upload;
+    o.mem_download = hip_mem_download;
+    o.rmsnorm = hip_rmsnorm;
+    o.quant_per_token = hip_quant_per_token;
+    o.rmsnorm_quant = hip_rmsnorm_quant;
+    o.weight_create = hip_weight_create;
+    o.weight_destroy = hip_weight_destroy;
+    o.linear_ptpc = hip_linear_ptpc;
+    o.event_create = hip_event_create;
+    o.event_destroy = hip_event_destroy;
+    o.event_record = hip_event_record;
+    o.event_elapsed_ms = hip_event_elapsed_ms;
+    o.time_graph = hip_time_graph;
+    o.describe = hip_describe;
+    return o;
+}
+
+FP8F_HIP_EXPORT const struct fp8f_backend_ops *fp8f_backend_module_ops(unsigned abi) {
+    if (abi != FP8F_BACKEND_ABI)
+        return nullptr;
+    static const struct fp8f_backend_ops ops = make_ops(); /* once, thread-safe */
+    return &ops;
+}
+
+FP8F_HIP_EXPORT int fp8f_backend_module_device_count(void) {
+    int count = 0;
+    if (hipGetDeviceCount(&count) != hipSuccess) {
+        (void)hipGetLastError();
+        return 0;
+    }
+    return count;
+}

@@ -1,0 +1,309 @@
+/*
+ * Weights and the PTPC GEMM of the HIP backend:
+ *   out[m,n] = (sum_k qa[m,k] * qw[n,k]) * sa[m] * sw[n] (+ bias[n]).
+ *
+ * This first GEMM is a plain, correct tiled kernel on the vector units:
+ * 64 x 64 output tiles, K in steps of 32, fp8 codes decoded through a
+ * 256-entry table in shared memory (products of two e4m3 values are exact
+ * in f32, so the only difference from the CPU is the order of the f32
+ * accumulation), 4 x 4 outputs per thread. A matrix-core version is the
+ * subject of a later issue.
+ *
+ * A QUANTIZED activation (q, scale) is consumed as it is: that is what the
+ * fused norm+quant kernel hands over. A DENSE one is first quantized per
+ * token with the row kernel into a context-owned scratch buffer.
+ */
+#include <stdlib.h>
+
+#include "hip_device.h"
+#include "hip_internal.h"
+
+/* --------------------------------------------------------- weights */
+
+enum { CODES_COPY = 0, CODES_FN_TO_FNUZ = 1, CODES_FNUZ_TO_FN = 2 };
+
+/* Copies an N x K code matrix (row stride `stride`) into a contiguous one,
+ * converting between the fp8 types (fp8_codec.h's bit maps); the first code
+ * with no e4m3fn equivalent (+-240 in fnuz) is recorded in *bad. */
+__global__ void hip_weight_codes(const uint8_t *src, int64_t stride, uint8_t *dst, int64_t n,
+                                 int64_t k, int how, unsigned long long *bad) {
+    const int64_t total = n * k;
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        const int64_t r = i / k, c = i - r * k;
+        uint32_t v = src[r * stride + c];
+        if (how == CODES_FN_TO_FNUZ) {
+            v = v == 0x80u ? 0u : (v & 0x7fu) == 0x7fu ? 0x80u : v;
+        } else if (how == CODES_FNUZ_TO_FN) {
+            if (v == 0x80u) {
+                v = 0x7fu;
+            } else if ((v & 0x7fu) == 0x7fu) {
+                atomicMin(bad, (unsigned long long)i);
+                v = 0x7eu | (v & 0x80u);
+            }
+        }
+        dst[i] = (uint8_t)v;
+    }
+}
+
+/* Scales times the conversion factor; the bias to f32. */
+__global__ void hip_weight_vectors(const float *scale, float factor, float *dst_scale,
+                                   const void *bias, int bias_dt, float *dst_bias, int64_t n) {
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        dst_scale[i] = fp8f_mul_rn(scale[i], factor);
+        if (bias)
+            dst_bias[i] = load_any(bias_dt, bias, i);
+    }
+}
+
+static void free_weight(struct hip_weight *hw) {
+    if (!hw)
+        return;
+    if (hw->q)
+        (void)hipFree(hw->q);
+    if (hw->scale)
+        (void)hipFree(hw->scale);
+    if (hw->bias)
+        (void)hipFree(hw->bias);
+    free(hw);
+}
+
+static unsigned grid_for(int64_t n, int threads) {
+    int64_t b = (n + threads - 1) / threads;
+    return (unsigned)(b < 1 ? 1 : b > 65535 ? 65535 : b);
+}
+
+/* Not a hot path: it waits for its own work, so that a code the target type
+ * cannot hold is reported here, and the caller may free its arrays. */
+fp8f_status hip_weight_create(struct fp8f_backend *be, const fp8f_tensor *q, const float *scale,
+                              const fp8f_tensor *bias, struct fp8f_weight_desc *desc) {
+    struct hip_state *st = hip_st(be);
+    const int64_t n = desc->n, k = desc->k;
+    fp8f_status s = hip_use_device(be);
+    if (s != FP8F_OK)
+        return s;
+    struct hip_weight *hw = (struct hip_weight *)calloc(1, sizeof *hw);
+    if (!hw)
+        return fp8f_backend_fail(be, FP8F_E_NOMEM, "out of memory creating a weight");
+    int how = CODES_COPY;
+    float factor = 1.0f;
+    if (q->dtype != desc->fp8_dtype) {
+        how = desc->fp8_dtype == FP8F_E4M3FNUZ ? CODES_FN_TO_FNUZ : CODES_FNUZ_TO_FN;
+        factor = how == CODES_FN_TO_FNUZ ? 2.0f : 0.5f;
+    }
+    unsigned long long *bad = nullptr, bad_host = ~0ull;
+    hipError_t e = hipMalloc((void **)&hw->q, (size_t)(n * k));
+    if (e == hipSuccess)
+        e = hipMalloc((void **)&hw->scale, (size_t)n * sizeof(float));
+    if (e == hipSuccess && bias)
+        e = hipMalloc((void **)&hw->bias, (size_t)n * sizeof(float));
+    if (e == hipSuccess && how == CODES_FNUZ_TO_FN)
+        e = hipMalloc((void **)&bad, sizeof *bad);
+    if (e != hipSuccess) {
+        fp8f_status r = e == hipErrorMemoryAllocation
+                            ? fp8f_backend_fail(be, FP8F_E_NOMEM,
+                                                "out of device memory for a %lld x %lld weight",
+                                                (long long)n, (long long)k)
+                            : hip_fail_rt(be, e, "hipMalloc (weight)");
+        free_weight(hw);
+        if (bad)
+            (void)hipFree(bad);
+        return r;
+    }
+    if (bad)
+        e = hipMemsetAsync(bad, 0xff, sizeof *bad, st->stream);
+    if (e == hipSuccess) {
+        hip_weight_codes<<<grid_for(n * k, 256), 256, 0, st->stream>>>(
+            (const uint8_t *)q->data, q->stride, hw->q, n, k, how, bad);
+        e = hipGetLastError();
+    }
+    if (e == hipSuccess) {
+        hip_weight_vectors<<<grid_for(n, 256), 256, 0, st->stream>>>(
+            scale, factor, hw->scale, bias ? bias->data : nullptr,
+            bias ? (int)bias->dtype : 0, hw->bias, n);
+        e = hipGetLastError();
+    }
+    if (e == hipSuccess && bad)
+        e = hipMemcpyAsync(&bad_host, bad, sizeof bad_host, hipMemcpyDeviceToHost, st->stream);
+    if (e == hipSuccess)
+        e = hipStreamSynchronize(st->stream);
+    if (bad)
+        (void)hipFree(bad);
+    if (e != hipSuccess) {
+        free_weight(hw);
+        return hip_fail_rt(be, e, "weight conversion");
+    }
+    if (bad_host != ~0ull) {
+        free_weight(hw);
+        return fp8f_backend_fail(be, FP8F_E_FORMAT,
+                                 "weight code at row %lld, col %lld is +-240 in E4M3FNUZ, which "
+                                 "E4M3FN (max 448 after the scale is halved: 480) cannot hold; "
+                                 "create the context with fp8_dtype = FP8F_E4M3FNUZ",
+                                 (long long)(bad_host / (unsigned long long)k),
+                                 (long long)(bad_host % (unsigned long long)k));
+    }
+    desc->impl = hw;
+    return FP8F_OK;
+}
+
+void hip_weight_destroy(struct fp8f_backend *be, struct fp8f_weight_desc *desc) {
+    if (hip_use_device(be) == FP8F_OK)
+        free_weight((struct hip_weight *)desc->impl);
+}
+
+/* ------------------------------------------------------------ GEMM */
+
+#define GEMM_BM 64
+#define GEMM_BN 64
+#define GEMM_BK 32
+#define GEMM_THREADS 256
+
+__global__ void __launch_bounds__(GEMM_THREADS)
+    hip_gemm_ptpc_kernel(const uint8_t *qa, int64_t lda, const float *sa, const uint8_t *qw,
+                         const float *sw, const float *bias, void *out, int64_t ldo, int out_dt,
+                         int64_t m_total, int64_t n_total, int64_t k_total, int64_t m_base,
+                         int fnuz) {
+    __shared__ float lut[256];
+    __shared__ float as[GEMM_BK][GEMM_BM + 1];
+    __shared__ float ws[GEMM_BK][GEMM_BN + 1];
+    const int t = threadIdx.x, tx = t & 15, ty = t >> 4;
+    const int64_t m0 = m_base + (int64_t)blockIdx.y * GEMM_BM,
+                  n0 = (int64_t)blockIdx.x * GEMM_BN;
+    lut[t] = fp8_decode((uint32_t)t, fnuz != 0);
+
+    float acc[4][4];
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+            acc[i][j] = 0.0f;
+
+    /* Tile loads: thread t fetches 8 consecutive codes of row t / 4. */
+    const int lr = t >> 2, lk = (t & 3) * 8;
+    const int64_t am = m0 + lr, wn = n0 + lr;
+    const uint8_t *arow = am < m_total ? qa + am * lda : nullptr;
+    const uint8_t *wrow = wn < n_total ? qw + wn * k_total : nullptr;
+
+    for (int64_t k0 = 0; k0 < k_total; k0 += GEMM_BK) {
+        uint32_t ca[8], cw[8];
+#pragma unroll
+        for (int e = 0; e < 8; e++) {
+            const int64_t k = k0 + lk + e;
+            ca[e] = arow && k < k_total ? arow[k] : 0u;
+            cw[e] = wrow && k < k_total ? wrow[k] : 0u;
+        }
+        __syncthreads(); /* the previous tile is consumed (and lut is ready) */
+#pragma unroll
+        for (int e = 0; e < 8; e++) {
+            as[lk + e][lr] = lut[ca[e]];
+            ws[lk + e][lr] = lut[cw[e]];
+        }
+        __syncthreads();
+#pragma unroll 8
+        for (int kk = 0; kk < GEMM_BK; kk++) {
+            float av[4], wv[4];
+#pragma unroll
+            for (int i = 0; i < 4; i++)
+                av[i] = as[kk][ty + 16 * i];
+#pragma unroll
+            for (int j = 0; j < 4; j++)
+                wv[j] = ws[kk][tx + 16 * j];
+#pragma unroll
+            for (int i = 0; i < 4; i++)
+#pragma unroll
+                for (int j = 0; j < 4; j++)
+                    acc[i][j] += av[i] * wv[j];
+        }
+    }
+
+    const size_t osz = out_dt == FP8F_F32 ? 4 : 2;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        const int64_t m = m0 + ty + 16 * i;
+        if (m >= m_total)
+            continue;
+        char *orow = (char *)out + (size_t)m * (size_t)ldo * osz;
+        const float am_scale = sa[m];
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            const int64_t n = n0 + tx + 16 * j;
+            if (n >= n_total)
+                continue;
+            float v = fp8f_mul_rn(fp8f_mul_rn(acc[i][j], am_scale), sw[n]);
+            if (bias)
+                v = fp8f_add_rn(v, bias[n]);
+            store_any(out_dt, orow, n, v);
+        }
+    }
+}
+
+/* Grows the context's scratch to at least `bytes` (hipFree waits for the
+ * device: this happens only when a larger DENSE activation first arrives). */
+static fp8f_status scratch_reserve(struct fp8f_backend *be, size_t bytes) {
+    struct hip_state *st = hip_st(be);
+    if (st->scratch_bytes >= bytes)
+        return FP8F_OK;
+    if (st->scratch) {
+        HIP_TRY(be, hipFree(st->scratch));
+        st->scratch = nullptr;
+        st->scratch_bytes = 0;
+    }
+    hipError_t e = hipMalloc(&st->scratch, bytes);
+    if (e == hipErrorMemoryAllocation) {
+        (void)hipGetLastError();
+        st->scratch = nullptr;
+        return fp8f_backend_fail(be, FP8F_E_NOMEM,
+                                 "out of device memory for %zu bytes of GEMM scratch", bytes);
+    }
+    if (e != hipSuccess) {
+        st->scratch = nullptr;
+        return hip_fail_rt(be, e, "hipMalloc (GEMM scratch)");
+    }
+    st->scratch_bytes = bytes;
+    return FP8F_OK;
+}
+
+fp8f_status hip_linear_ptpc(struct fp8f_backend *be, const fp8f_act *a,
+                            const struct fp8f_weight_desc *w, fp8f_tensor *out) {
+    struct hip_state *st = hip_st(be);
+    const struct hip_weight *hw = (const struct hip_weight *)w->impl;
+    const int64_t m = a->kind == FP8F_ACT_DENSE ? a->dense.rows : a->quant.q.rows;
+    const int64_t k = w->k;
+    if (m == 0)
+        return FP8F_OK;
+    fp8f_status s = hip_use_device(be);
+    if (s != FP8F_OK)
+        return s;
+
+    fp8f_qtensor qa = a->quant;
+    if (a->kind == FP8F_ACT_DENSE) {
+        /* scales first (alignment), then rows of K codes padded to 16 bytes */
+        const int64_t ldq = (k + 15) / 16 * 16;
+        const size_t scale_bytes = ((size_t)m * sizeof(float) + 255) / 256 * 256;
+        s = scratch_reserve(be, scale_bytes + (size_t)m * (size_t)ldq);
+        if (s != FP8F_OK)
+            return s;
+        qa.scale = (float *)st->scratch;
+        qa.q = (fp8f_tensor){(char *)st->scratch + scale_bytes, w->fp8_dtype, m, k, ldq};
+        qa.format = FP8F_QF_FP8_PER_TOKEN;
+        s = hip_row_op(be, HIP_QUANT, &a->dense, nullptr, nullptr, 0.0f, nullptr, nullptr, &qa);
+        if (s != FP8F_OK)
+            return s;
+    }
+
+    const int64_t max_rows = (int64_t)65535 * GEMM_BM;
+    const unsigned gx = (unsigned)((w->n + GEMM_BN - 1) / GEMM_BN);
+    for (int64_t m_base = 0; m_base < m; m_base += max_rows) {
+        const int64_t rows = m - m_base < max_rows ? m - m_base : max_rows;
+        const dim3 grid(gx, (unsigned)((rows + GEMM_BM - 1) / GEMM_BM));
+        hip_gemm_ptpc_kernel<<<grid, GEMM_THREADS, 0, st->stream>>>(
+            (const uint8_t *)qa.q.data, qa.q.stride, qa.scale, hw->q, hw->scale, hw->bias,
+            out->data, out->stride, (int)out->dtype, m, w->n, k, m_base,
+            w->fp8_dtype == FP8F_E4M3FNUZ);
+        hipError_t e = hipGetLastError();
+        if (e != hipSuccess)
+            return hip_fail_rt(be, e, "PTPC GEMM kernel launch");
+    }
+    return FP8F_OK;
+}

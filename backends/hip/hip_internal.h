@@ -1,0 +1,127 @@
+/*
+ * What the HIP backend's files share on the host side: the per-context
+ * state, the weight layout, error mapping and the launchers each kernel
+ * file provides. Everything here is hidden in the module; only the two
+ * entry points in hip_backend.hip are exported.
+ */
+#ifndef FP8F_HIP_INTERNAL_H
+#define FP8F_HIP_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend.h"
+#include "hip_compat.h"
+
+#define FP8F_HIP_HIDDEN __attribute__((visibility("hidden")))
+
+/* Per-context state (be->state). */
+struct hip_state {
+    int device;
+    hipStream_t stream; /* the context's stream (NULL = default) */
+    int sm_count;
+    int l2_bytes;
+    /* Context-owned scratch: the quantized activation of a DENSE GEMM input. */
+    void *scratch;
+    size_t scratch_bytes;
+    /* Tuning overrides from the environment (0 = heuristic), read at init:
+     * FP8F_HIP_ROWCFG="vpt,tpr,rows" and FP8F_HIP_GENERIC=1. */
+    int cfg_vpt, cfg_tpr, cfg_rows;
+    int force_generic;
+    char describe[256];
+};
+
+/* A weight on the device: N x K codes (contiguous, the context's fp8 type),
+ * N scales (conversion factor folded in), optional N f32 biases. */
+struct hip_weight {
+    uint8_t *q;
+    float *scale;
+    float *bias;
+};
+
+static inline struct hip_state *hip_st(struct fp8f_backend *be) {
+    return (struct hip_state *)be->state;
+}
+
+/* Maps a runtime status to FP8F_E_DEVICE with the runtime's own message
+ * ("what: cudaErrorXxx: text"); FP8F_OK on success. */
+FP8F_HIP_HIDDEN fp8f_status hip_fail_rt(struct fp8f_backend *be, hipError_t e, const char *what);
+#define HIP_TRY(be, call)                                                                      \
+    do {                                                                                       \
+        hipError_t hip_try_e_ = (call);                                                        \
+        if (hip_try_e_ != hipSuccess)                                                          \
+            return hip_fail_rt((be), hip_try_e_, #call);                                       \
+    } while (0)
+/* After a launch: the launch's own error, or a fault of earlier work. */
+FP8F_HIP_HIDDEN fp8f_status hip_after_launch(struct fp8f_backend *be, const char *kernel);
+/* Makes the context's device current on this thread (cheap when it is). */
+FP8F_HIP_HIDDEN fp8f_status hip_use_device(struct fp8f_backend *be);
+
+/* ---- row operations (hip_rows*.hip) ----------------------------------- */
+
+enum hip_row_mode { HIP_NORM_QUANT = 0, HIP_NORM = 1, HIP_QUANT = 2 };
+
+/* Everything a row kernel needs, by value. Pointers are bytes; strides are
+ * in elements of their tensor. */
+struct hip_row_args {
+    const void *x;
+    int64_t x_stride;
+    void *res; /* NULL: no residual */
+    int64_t res_stride;
+    const void *w; /* norm weight (1 x cols) */
+    void *out;     /* dense output (HIP_NORM) or the fp8 codes */
+    int64_t out_stride;
+    float *scale; /* per-row scales (quant modes) */
+    int64_t rows, row0, cols;
+    float eps, n_f; /* n_f = (float)cols */
+    float ub;
+    int has_ub;
+    int x_dt, w_dt, out_dt; /* fp8f_dtype values */
+};
+
+/* Launch shape of the register-resident kernel: each row is handled by tpr
+ * threads (a power of two <= warp, or a multiple of the warp), each holding
+ * vpt 16-byte vectors of the row; `rows` rows per block. */
+struct hip_row_cfg {
+    int vpt, tpr, rows;
+};
+#define HIP_ROW_MAX_VPT 8
+/* Threads per block the kernel is compiled for: above 3 vectors a thread
+ * needs more than 64 registers, so those variants run at most 512. */
+#define HIP_ROW_MAX_THREADS(vpt) ((vpt) <= 3 ? 1024 : 512)
+/* vpt codes HIP_ROW_OCC + 2..4: the same kernel compiled for at most 256
+ * threads a block and at least HIP_ROW_OCC_MINB(vpt) blocks resident (a
+ * register cap of 40 / 48 / 64), so that more rows are in flight. */
+#define HIP_ROW_OCC 10
+#define HIP_ROW_OCC_MINB(vpt) ((vpt) == 2 ? 6 : (vpt) == 3 ? 5 : 4)
+#define HIP_ROW_VPT(code) ((code) > HIP_ROW_OCC ? (code) - HIP_ROW_OCC : (code))
+#define HIP_ROW_CODE_THREADS(code)                                                             \
+    ((code) > HIP_ROW_OCC ? 256 : HIP_ROW_MAX_THREADS(code))
+
+/* Per element dtype, in hip_rows_<dt>.hip: launches the fast kernel. */
+FP8F_HIP_HIDDEN hipError_t hip_launch_rows_f32(int mode, int fnuz, const struct hip_row_args *a,
+                                               struct hip_row_cfg c, hipStream_t s);
+FP8F_HIP_HIDDEN hipError_t hip_launch_rows_bf16(int mode, int fnuz, const struct hip_row_args *a,
+                                                struct hip_row_cfg c, hipStream_t s);
+FP8F_HIP_HIDDEN hipError_t hip_launch_rows_f16(int mode, int fnuz, const struct hip_row_args *a,
+                                               struct hip_row_cfg c, hipStream_t s);
+/* Any dtypes, alignments and widths (hip_rows_generic.hip). */
+FP8F_HIP_HIDDEN hipError_t hip_launch_rows_generic(int mode, int fnuz,
+                                                   const struct hip_row_args *a, hipStream_t s);
+
+/* The three operations, through the fast or the generic kernel. */
+FP8F_HIP_HIDDEN fp8f_status hip_row_op(struct fp8f_backend *be, int mode, const fp8f_tensor *x,
+                                       fp8f_tensor *residual, const fp8f_tensor *weight,
+                                       float eps, const float *scale_ub, fp8f_tensor *dense_out,
+                                       fp8f_qtensor *q_out);
+
+/* ---- GEMM and weights (hip_gemm.hip) ---------------------------------- */
+
+FP8F_HIP_HIDDEN fp8f_status hip_weight_create(struct fp8f_backend *be, const fp8f_tensor *q,
+                                              const float *scale, const fp8f_tensor *bias,
+                                              struct fp8f_weight_desc *desc);
+FP8F_HIP_HIDDEN void hip_weight_destroy(struct fp8f_backend *be, struct fp8f_weight_desc *desc);
+FP8F_HIP_HIDDEN fp8f_status hip_linear_ptpc(struct fp8f_backend *be, const fp8f_act *a,
+                                            const struct fp8f_weight_desc *w, fp8f_tensor *out);
+
+#endif /* FP8F_HIP_INTERNAL_H */

@@ -1,0 +1,490 @@
+/*
+ * fp8f-hip-selftest: the HIP backend against the CPU backend, through the
+ * public API only, on the cases where the GPU kernels take different paths
+ * (register-resident vs generic kernel, vector tails, strides, in place,
+ * every dtype, both fp8 types, scale_ub, zero / huge / NaN / Inf rows), plus
+ * the fp8 encoder on structured and random bit patterns and the GEMM.
+ * A quick check on a GPU machine, independent of the Check suites:
+ *   FP8F_BACKEND_PATH=backends/hip/.libs backends/hip/fp8f-hip-selftest
+ * Exit status 0 when everything matched. Tolerances as in DESIGN.md:
+ * per-token quantization bit-exact, residual bit-exact, codes after the
+ * norm equal or one step apart in at most 1 of 1000, scales to 1e-6.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fp8_codec.h"
+#include "fp8fuse.h"
+
+static fp8f_ctx *cpu, *gpu;
+static int failures, checks;
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static uint64_t rnd(void) {
+    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+static double urand(void) { return (double)(rnd() >> 11) * (1.0 / 9007199254740992.0); }
+static double nrand(void) {
+    double u = urand() + 1e-300, v = urand();
+    return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);
+}
+
+#define FAIL(...)                                                                              \
+    do {                                                                                       \
+        failures++;                                                                            \
+        printf("FAIL: " __VA_ARGS__);                                                          \
+        printf("\n");                                                                          \
+    } while (0)
+
+static void ok(fp8f_status s, fp8f_ctx *c, const char *what) {
+    if (s != FP8F_OK) {
+        fprintf(stderr, "%s: %s: %s\n", what, fp8f_status_str(s), fp8f_last_error(c));
+        exit(2);
+    }
+}
+
+/* A host tensor and its twin in GPU memory (the CPU backend uses host
+ * memory, so the host copy is its tensor). */
+typedef struct {
+    fp8f_tensor h, d;
+    size_t bytes;
+} pair;
+
+static pair pair_new(fp8f_dtype dt, int64_t rows, int64_t cols, int64_t stride) {
+    pair p;
+    p.bytes = (size_t)(rows > 0 ? rows : 1) * (size_t)stride * fp8f_dtype_size(dt) + 64;
+    void *h = malloc(p.bytes), *d = NULL;
+    memset(h, 0xA5, p.bytes);
+    ok(fp8f_mem_alloc(gpu, p.bytes, &d), gpu, "mem_alloc");
+    p.h = (fp8f_tensor){h, dt, rows, cols, stride};
+    p.d = (fp8f_tensor){d, dt, rows, cols, stride};
+    return p;
+}
+static void pair_up(pair *p) { ok(fp8f_mem_upload(gpu, p->d.data, p->h.data, p->bytes), gpu, "up"); }
+static void *pair_down(pair *p) {
+    void *b = malloc(p->bytes);
+    ok(fp8f_ctx_sync(gpu), gpu, "sync");
+    ok(fp8f_mem_download(gpu, b, p->d.data, p->bytes), gpu, "down");
+    return b;
+}
+static void pair_free(pair *p) {
+    free(p->h.data);
+    fp8f_mem_free(gpu, p->d.data);
+}
+
+/* Row kinds for the edge cases. */
+enum { ROW_NORMAL, ROW_ZERO, ROW_HUGE, ROW_NAN, ROW_INF, ROW_TINY };
+
+static void fill(pair *p, int kind_mix, double sigma) {
+    for (int64_t r = 0; r < p->h.rows; r++) {
+        int kind = kind_mix ? (int)(r % 6) : ROW_NORMAL;
+        for (int64_t c = 0; c < p->h.cols; c++) {
+            double v = nrand() * sigma;
+            if (kind == ROW_ZERO)
+                v = 0.0;
+            else if (kind == ROW_HUGE)
+                v *= 1e30;
+            else if (kind == ROW_TINY)
+                v *= 1e-30;
+            else if (kind == ROW_NAN && c == p->h.cols / 2)
+                v = NAN;
+            else if (kind == ROW_INF && c == p->h.cols / 3)
+                v = -INFINITY;
+            fp8f_store_float(p->h.dtype, p->h.data, r * p->h.stride + c, (float)v);
+        }
+    }
+    pair_up(p);
+}
+
+/* Codes equal, or one step apart in at most ceil(n/1000); NaN must agree. */
+static void cmp_codes(fp8f_dtype fp8, const uint8_t *got, const uint8_t *want, int64_t rows,
+                      int64_t cols, int64_t stride, int exact, const char *what) {
+    int64_t off = 0, n = rows * cols;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < cols; c++) {
+            uint8_t g = got[r * stride + c], w = want[r * stride + c];
+            if (g == w)
+                continue;
+            float gv = fp8f_decode_fp8(fp8, g), wv = fp8f_decode_fp8(fp8, w);
+            if (isnan(gv) && isnan(wv)) /* NaN's sign is the CPU's business */
+                continue;
+            int step = !isnan(gv) && !isnan(wv) && ((g ^ w) & 0x80u) == 0 &&
+                       abs((int)(g & 0x7f) - (int)(w & 0x7f)) == 1;
+            if (exact || !step) {
+                FAIL("%s: code [%lld,%lld] = 0x%02x, CPU 0x%02x", what, (long long)r,
+                     (long long)c, g, w);
+                return;
+            }
+            off++;
+        }
+    if (off > (n + 999) / 1000)
+        FAIL("%s: %lld codes one step off (> 1/1000 of %lld)", what, (long long)off,
+             (long long)n);
+    checks++;
+}
+
+/* A float tensor's whole buffer: elements bit-identical (NaN = NaN), every
+ * other byte (stride padding, slack) identical. */
+static void cmp_tensor_bits(const void *got, const pair *p, const char *what) {
+    const fp8f_tensor *t = &p->h;
+    const size_t es = fp8f_dtype_size(t->dtype);
+    uint8_t *a = malloc(p->bytes), *b = malloc(p->bytes);
+    memcpy(a, got, p->bytes);
+    memcpy(b, t->data, p->bytes);
+    for (int64_t r = 0; r < t->rows; r++)
+        for (int64_t c = 0; c < t->cols; c++) {
+            const int64_t i = r * t->stride + c;
+            if (isnan(fp8f_load_float(t->dtype, a, i)) && isnan(fp8f_load_float(t->dtype, b, i)))
+                memset(a + (size_t)i * es, 0, es), memset(b + (size_t)i * es, 0, es);
+        }
+    if (memcmp(a, b, p->bytes) != 0) {
+        size_t i = 0;
+        while (a[i] == b[i])
+            i++;
+        FAIL("%s: byte %zu differs (GPU 0x%02x, CPU 0x%02x)", what, i, a[i], b[i]);
+    } else {
+        checks++;
+    }
+    free(a);
+    free(b);
+}
+
+static void cmp_bytes(const void *a, const void *b, size_t n, const char *what) {
+    if (memcmp(a, b, n) != 0) {
+        const uint8_t *x = a, *y = b;
+        size_t i = 0;
+        while (x[i] == y[i])
+            i++;
+        FAIL("%s: byte %zu differs (GPU 0x%02x, CPU 0x%02x)", what, i, x[i], y[i]);
+        return;
+    }
+    checks++;
+}
+
+/* Scales: exact for the plain quantization; after the norm within the f32
+ * rounding of a sum of h values (the order of the sum differs). */
+static void cmp_scales(const float *g, const float *w, int64_t rows, int64_t h, int exact,
+                       const char *what) {
+    const double tol = 2e-7 + 6e-8 * sqrt((double)h) * 4;
+    for (int64_t r = 0; r < rows; r++) {
+        int same = (isnan(g[r]) && isnan(w[r])) || g[r] == w[r] ||
+                   (!exact && fabs((double)g[r] - w[r]) <= tol * fabs((double)w[r]));
+        if (!same) {
+            FAIL("%s: scale[%lld] = %.9g, CPU %.9g", what, (long long)r, g[r], w[r]);
+            return;
+        }
+    }
+    checks++;
+}
+
+/* Dense outputs: within one rounding of the output type plus f32 noise. */
+static void cmp_dense(const fp8f_tensor *g, const fp8f_tensor *w, const char *what) {
+    double tol = w->dtype == FP8F_BF16 ? 1.0 / 128 : w->dtype == FP8F_F16 ? 1.0 / 1024 : 1e-5;
+    for (int64_t r = 0; r < w->rows; r++)
+        for (int64_t c = 0; c < w->cols; c++) {
+            float a = fp8f_load_float(g->dtype, g->data, r * g->stride + c);
+            float b = fp8f_load_float(w->dtype, w->data, r * w->stride + c);
+            if ((isnan(a) && isnan(b)) || a == b)
+                continue;
+            if (!(fabs((double)a - b) <= tol * fabs((double)b) + 1e-30)) {
+                FAIL("%s: [%lld,%lld] = %.9g, CPU %.9g", what, (long long)r, (long long)c, a,
+                     b);
+                return;
+            }
+        }
+    checks++;
+}
+
+struct norm_case {
+    int64_t m, h, xs, qs; /* rows, cols, x/residual stride, q stride */
+    fp8f_dtype dt, wdt, odt;
+    int residual, ub, mix, in_place;
+};
+
+static void run_norm_case(const struct norm_case *k, fp8f_dtype fp8) {
+    char what[200];
+    snprintf(what, sizeof what, "M=%lld H=%lld xs=%lld qs=%lld dt=%d w=%d %s%s%s%s",
+             (long long)k->m, (long long)k->h, (long long)k->xs, (long long)k->qs, k->dt,
+             k->wdt, fp8 == FP8F_E4M3FNUZ ? "fnuz" : "fn", k->residual ? " +res" : "",
+             k->ub ? " ub" : "", k->mix ? " edge-rows" : "");
+    pair x = pair_new(k->dt, k->m, k->h, k->xs), r = pair_new(k->dt, k->m, k->h, k->xs);
+    pair w = pair_new(k->wdt, 1, k->h, k->h);
+    pair q = pair_new(fp8, k->m, k->h, k->qs);
+    pair s = pair_new(FP8F_F32, 1, k->m + 2, k->m + 2);
+    fill(&x, k->mix, 1.0);
+    fill(&r, 0, 1.0);
+    pair_up(&q);
+    pair_up(&s);
+    for (int64_t c = 0; c < k->h; c++)
+        fp8f_store_float(k->wdt, w.h.data, c, (float)(0.5 + urand()));
+    pair_up(&w);
+    const float ub = 3.0f, *ubp = k->ub ? &ub : NULL;
+    const float eps = 1e-6f;
+
+    /* fused: GPU first (the CPU updates its residual in place) */
+    fp8f_qtensor qg = {q.d, (float *)s.d.data, FP8F_QF_NONE};
+    fp8f_qtensor qc = {q.h, (float *)s.h.data, FP8F_QF_NONE};
+    ok(fp8f_rmsnorm_quant(gpu, &x.d, k->residual ? &r.d : NULL, &w.d, eps, ubp, &qg), gpu,
+       "gpu rmsnorm_quant");
+    ok(fp8f_rmsnorm_quant(cpu, &x.h, k->residual ? &r.h : NULL, &w.h, eps, ubp, &qc), cpu,
+       "cpu rmsnorm_quant");
+    uint8_t *gq = pair_down(&q), *gr = pair_down(&r);
+    float *gs = pair_down(&s);
+    char w2[260];
+    snprintf(w2, sizeof w2, "rmsnorm_quant %s", what);
+    cmp_codes(fp8, gq, q.h.data, k->m, k->h, k->qs, 0, w2);
+    cmp_scales(gs, s.h.data, k->m + 2, k->h, 0, w2);
+    if (k->residual)
+        cmp_tensor_bits(gr, &r, w2);
+    else
+        cmp_bytes(gq + (size_t)k->m * k->qs, (uint8_t *)q.h.data + (size_t)k->m * k->qs,
+                  q.bytes - (size_t)k->m * k->qs, w2);
+    free(gq);
+    free(gr);
+    free(gs);
+
+    /* per-token quant of x alone: bit-exact */
+    ok(fp8f_quant_per_token(gpu, &x.d, ubp, &qg), gpu, "gpu quant");
+    ok(fp8f_quant_per_token(cpu, &x.h, ubp, &qc), cpu, "cpu quant");
+    gq = pair_down(&q);
+    gs = pair_down(&s);
+    snprintf(w2, sizeof w2, "quant_per_token %s", what);
+    cmp_codes(fp8, gq, q.h.data, k->m, k->h, k->qs, 1, w2);
+    cmp_scales(gs, s.h.data, k->m + 2, k->h, 1, w2);
+    free(gq);
+    free(gs);
+
+    /* rmsnorm to a dense output (in place on x when asked) */
+    pair o = pair_new(k->odt, k->m, k->h, k->xs);
+    pair_up(&o);
+    fp8f_tensor *og = k->in_place ? &x.d : &o.d, *oc = k->in_place ? &x.h : &o.h;
+    ok(fp8f_rmsnorm(gpu, &x.d, k->residual ? &r.d : NULL, &w.d, eps, og), gpu, "gpu rmsnorm");
+    ok(fp8f_rmsnorm(cpu, &x.h, k->residual ? &r.h : NULL, &w.h, eps, oc), cpu, "cpu rmsnorm");
+    pair *op = k->in_place ? &x : &o;
+    void *go = pair_down(op);
+    fp8f_tensor gt = op->h;
+    gt.data = go;
+    snprintf(w2, sizeof w2, "rmsnorm%s %s", k->in_place ? " in place" : "", what);
+    cmp_dense(&gt, &op->h, w2);
+    if (k->residual) {
+        void *gr2 = pair_down(&r);
+        cmp_tensor_bits(gr2, &r, w2);
+        free(gr2);
+    }
+    free(go);
+    pair_free(&o);
+    pair_free(&x);
+    pair_free(&r);
+    pair_free(&w);
+    pair_free(&q);
+    pair_free(&s);
+}
+
+/* The encoder: x = v with scale_ub = FP8_MAX and one element >= FP8_MAX per
+ * row gives scale 1, so q = encode(v) for every other element. */
+static void run_encoder(fp8f_dtype fp8) {
+    const int64_t cols = 4096;
+    int64_t rows = 0;
+    const float fmax = fp8f_fp8_max(fp8);
+    /* structured: every exponent near the fp8 range, mantissas at and
+     * around each rounding boundary, both signs; then random patterns */
+    static const uint32_t low[] = {0,       1,       0x7ffffu, 0x80000u, 0x80001u,
+                                   0xfffffu, 0x40000u, 0xc0000u};
+    int64_t n_struct = 2 * 50 * 8 * 8, n_rand = 1 << 22;
+    rows = (n_struct + n_rand + cols - 2) / (cols - 1);
+    pair x = pair_new(FP8F_F32, rows, cols, cols);
+    pair q = pair_new(fp8, rows, cols, cols);
+    pair s = pair_new(FP8F_F32, 1, rows, rows);
+    pair_up(&q);
+    pair_up(&s);
+    float *xv = x.h.data;
+    int64_t i = 0;
+    for (int64_t r = 0; r < rows; r++) {
+        xv[r * cols] = (r & 1) ? -fmax * 4 : fmax; /* pins amax >= ub */
+        for (int64_t c = 1; c < cols; c++, i++) {
+            uint32_t u;
+            if (i < n_struct) {
+                uint32_t sign = (uint32_t)(i & 1) << 31, e = 100 + (uint32_t)((i >> 1) % 50),
+                         top = (uint32_t)((i / 100) % 8), lo = low[(i / 800) % 8];
+                u = sign | (e << 23) | (top << 20) | lo;
+            } else {
+                u = (uint32_t)rnd();
+                if ((u & 0x7f800000u) == 0x7f800000u && (u & 0x7fffffu)) {
+                    /* NaN: quiet ones only (glibc's fmaxf does not ignore a
+                     * signaling NaN, so the CPU's amax would not either) */
+                    u |= 0x400000u;
+                    if (i & 3)
+                        u &= 0xbfffffffu; /* mostly finite */
+                }
+            }
+            memcpy(&xv[r * cols + c], &u, 4);
+        }
+    }
+    pair_up(&x);
+    fp8f_qtensor qg = {q.d, (float *)s.d.data, FP8F_QF_NONE};
+    fp8f_qtensor qc = {q.h, (float *)s.h.data, FP8F_QF_NONE};
+    ok(fp8f_quant_per_token(gpu, &x.d, &fmax, &qg), gpu, "gpu quant (encoder)");
+    ok(fp8f_quant_per_token(cpu, &x.h, &fmax, &qc), cpu, "cpu quant (encoder)");
+    uint8_t *gq = pair_down(&q);
+    float *gs = pair_down(&s);
+    char what[80];
+    snprintf(what, sizeof what, "encoder %s over %lld values",
+             fp8 == FP8F_E4M3FNUZ ? "e4m3fnuz" : "e4m3fn", (long long)(rows * (cols - 1)));
+    for (int64_t r = 0; r < rows; r++)
+        if (((float *)s.h.data)[r] != 1.0f) {
+            FAIL("%s: CPU scale of row %lld is %g, not 1", what, (long long)r,
+                 ((float *)s.h.data)[r]);
+            break;
+        }
+    cmp_codes(fp8, gq, q.h.data, rows, cols, cols, 1, what);
+    cmp_scales(gs, s.h.data, rows, cols, 1, what);
+    free(gq);
+    free(gs);
+    pair_free(&x);
+    pair_free(&q);
+    pair_free(&s);
+}
+
+static void run_gemm(int64_t m, int64_t n, int64_t k, fp8f_dtype w_fp8, fp8f_dtype out_dt,
+                     int bias, int quantized) {
+    char what[160];
+    snprintf(what, sizeof what, "gemm M=%lld N=%lld K=%lld w=%s out=%d%s %s", (long long)m,
+             (long long)n, (long long)k, w_fp8 == FP8F_E4M3FNUZ ? "fnuz" : "fn", out_dt,
+             bias ? " bias" : "", quantized ? "QUANTIZED" : "DENSE");
+    const fp8f_dtype ctx_fp8 = fp8f_ctx_fp8_dtype(gpu);
+    pair wq = pair_new(w_fp8, n, k, k + 3), ws = pair_new(FP8F_F32, 1, n, n);
+    pair b = pair_new(FP8F_BF16, 1, n, n);
+    for (int64_t r = 0; r < n; r++)
+        for (int64_t c = 0; c < k; c++) {
+            uint8_t code;
+            do
+                code = (uint8_t)rnd();
+            while (isnan(fp8f_decode_fp8(w_fp8, code)) ||
+                   (w_fp8 == FP8F_E4M3FNUZ && (code & 0x7f) == 0x7f));
+            ((uint8_t *)wq.h.data)[r * (k + 3) + c] = code;
+        }
+    for (int64_t i = 0; i < n; i++) {
+        ((float *)ws.h.data)[i] = (float)(1e-3 * (1 + urand()));
+        fp8f_store_float(FP8F_BF16, b.h.data, i, (float)nrand());
+    }
+    pair_up(&wq);
+    pair_up(&ws);
+    pair_up(&b);
+    fp8f_weight *wg = NULL, *wc = NULL;
+    ok(fp8f_weight_create(gpu, &wq.d, ws.d.data, bias ? &b.d : NULL, &wg), gpu, "gpu weight");
+    ok(fp8f_weight_create(cpu, &wq.h, ws.h.data, bias ? &b.h : NULL, &wc), cpu, "cpu weight");
+
+    pair x = pair_new(FP8F_BF16, m, k, k);
+    fill(&x, 0, 1.0);
+    pair q = pair_new(ctx_fp8, m, k, k), s = pair_new(FP8F_F32, 1, m, m);
+    pair o = pair_new(out_dt, m, n, n);
+    pair_up(&o);
+    fp8f_act ag, ac;
+    if (quantized && !(fp8f_ctx_caps(gpu) & FP8F_CAP_QUANTIZED_INPUT))
+        quantized = 0; /* FP8F_SELFTEST_ON=cpu */
+    if (quantized) {
+        fp8f_qtensor qg = {q.d, (float *)s.d.data, FP8F_QF_NONE};
+        ok(fp8f_quant_per_token(gpu, &x.d, NULL, &qg), gpu, "gpu quant for gemm");
+        ag = (fp8f_act){.kind = FP8F_ACT_QUANTIZED, .quant = qg};
+    } else {
+        ag = (fp8f_act){.kind = FP8F_ACT_DENSE, .dense = x.d};
+    }
+    ac = (fp8f_act){.kind = FP8F_ACT_DENSE, .dense = x.h};
+    ok(fp8f_linear_ptpc(gpu, &ag, wg, &o.d), gpu, "gpu linear");
+    ok(fp8f_linear_ptpc(cpu, &ac, wc, &o.h), cpu, "cpu linear");
+    void *go = pair_down(&o);
+    double maxref = 0.0, maxerr = 0.0;
+    for (int64_t i = 0; i < m * n; i++) {
+        double c = fp8f_load_float(out_dt, o.h.data, i), g = fp8f_load_float(out_dt, go, i);
+        maxref = fmax(maxref, fabs(c));
+        maxerr = fmax(maxerr, fabs(g - c));
+    }
+    double tol = out_dt == FP8F_BF16 ? 1.0 / 128 : out_dt == FP8F_F16 ? 1.0 / 1024 : 1e-5;
+    if (!(maxerr <= tol * maxref))
+        FAIL("%s: max |GPU - CPU| = %g, max |CPU| = %g", what, maxerr, maxref);
+    else
+        checks++;
+    free(go);
+    fp8f_weight_destroy(wg);
+    fp8f_weight_destroy(wc);
+    pair_free(&wq);
+    pair_free(&ws);
+    pair_free(&b);
+    pair_free(&x);
+    pair_free(&q);
+    pair_free(&s);
+    pair_free(&o);
+}
+
+int main(void) {
+    fp8f_options o = {0};
+    /* FP8F_SELFTEST_ON=cpu checks the harness itself, CPU against CPU */
+    const char *on = getenv("FP8F_SELFTEST_ON");
+    const fp8f_backend_id under_test =
+        on && strcmp(on, "cpu") == 0 ? FP8F_BACKEND_CPU : FP8F_BACKEND_HIP;
+    o.backend = under_test;
+    if (fp8f_ctx_create(&o, &gpu) != FP8F_OK) {
+        printf("fp8f-hip-selftest: SKIPPED: %s\n", fp8f_last_error(NULL));
+        return 77;
+    }
+    printf("fp8f-hip-selftest on %s (caps 0x%x, native fp8 %s)\n", fp8f_ctx_backend_name(gpu),
+           fp8f_ctx_caps(gpu), fp8f_ctx_fp8_dtype(gpu) == FP8F_E4M3FNUZ ? "e4m3fnuz" : "e4m3fn");
+    o.backend = FP8F_BACKEND_CPU;
+    ok(fp8f_ctx_create(&o, &cpu), NULL, "cpu ctx");
+
+    const struct norm_case cases[] = {
+        /*  m     h      xs     qs     dt         wdt        odt        res ub mix inplace */
+        {17, 5120, 5120, 5120, FP8F_BF16, FP8F_BF16, FP8F_BF16, 1, 0, 1, 0},
+        {256, 5120, 5120, 5120, FP8F_BF16, FP8F_BF16, FP8F_BF16, 1, 1, 0, 0},
+        {3000, 5120, 5120, 5120, FP8F_BF16, FP8F_BF16, FP8F_BF16, 1, 0, 0, 0},
+        {5, 5121, 5128, 5124, FP8F_BF16, FP8F_BF16, FP8F_BF16, 1, 0, 1, 1},
+        {7, 4099, 4104, 4104, FP8F_F16, FP8F_F16, FP8F_F16, 1, 1, 1, 0},
+        {9, 1027, 1028, 1032, FP8F_F32, FP8F_F32, FP8F_F32, 0, 0, 1, 1},
+        {1000, 128, 128, 128, FP8F_BF16, FP8F_BF16, FP8F_BF16, 1, 0, 1, 0},
+        {33, 16, 24, 16, FP8F_BF16, FP8F_BF16, FP8F_BF16, 1, 0, 0, 0},
+        {6, 1, 1, 1, FP8F_BF16, FP8F_BF16, FP8F_BF16, 1, 0, 1, 0},
+        {6, 7, 7, 7, FP8F_F16, FP8F_F16, FP8F_F16, 1, 1, 1, 0},
+        {4, 3, 3, 3, FP8F_F32, FP8F_F32, FP8F_F32, 0, 0, 0, 1},
+        {0, 64, 64, 64, FP8F_BF16, FP8F_BF16, FP8F_BF16, 1, 0, 0, 0},
+        {5, 5120, 5121, 5121, FP8F_BF16, FP8F_BF16, FP8F_BF16, 1, 0, 1, 0}, /* unaligned */
+        {5, 5120, 5120, 5120, FP8F_BF16, FP8F_F32, FP8F_F16, 1, 1, 1, 0},  /* mixed */
+        {3, 70001, 70008, 70008, FP8F_BF16, FP8F_BF16, FP8F_BF16, 1, 0, 1, 0}, /* too wide */
+        {130, 8192, 8192, 8192, FP8F_F32, FP8F_F32, FP8F_F32, 1, 0, 0, 0},
+        {2, 32768, 32768, 32768, FP8F_BF16, FP8F_BF16, FP8F_BF16, 1, 0, 1, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        run_norm_case(&cases[i], FP8F_E4M3FN);
+        run_norm_case(&cases[i], FP8F_E4M3FNUZ);
+    }
+    run_encoder(FP8F_E4M3FN);
+    run_encoder(FP8F_E4M3FNUZ);
+
+    run_gemm(37, 96, 5120, FP8F_E4M3FN, FP8F_BF16, 1, 1);
+    run_gemm(64, 64, 64, FP8F_E4M3FN, FP8F_F32, 0, 1);
+    run_gemm(130, 200, 1001, FP8F_E4M3FN, FP8F_F32, 1, 0);
+    run_gemm(1, 300, 777, FP8F_E4M3FN, FP8F_F16, 0, 0);
+    /* a weight of the other fp8 type: converted at creation */
+    run_gemm(20, 50, 300, FP8F_E4M3FNUZ, FP8F_F32, 1, 1);
+    fp8f_ctx_destroy(gpu);
+
+    /* an e4m3fnuz context (MI300's type) on this GPU */
+    o.backend = under_test;
+    o.fp8_dtype = FP8F_E4M3FNUZ;
+    ok(fp8f_ctx_create(&o, &gpu), NULL, "gpu fnuz ctx");
+    fp8f_ctx_destroy(cpu);
+    o.backend = FP8F_BACKEND_CPU;
+    ok(fp8f_ctx_create(&o, &cpu), NULL, "cpu fnuz ctx");
+    run_gemm(40, 70, 640, FP8F_E4M3FN, FP8F_BF16, 1, 1);
+    run_gemm(40, 70, 640, FP8F_E4M3FNUZ, FP8F_F32, 0, 0);
+
+    fp8f_ctx_destroy(gpu);
+    fp8f_ctx_destroy(cpu);
+    printf("fp8f-hip-selftest: %d checks passed, %d failed\n", checks, failures);
+    return failures ? 1 : 0;
+}
