@@ -3,6 +3,7 @@
 #   bash tools/setup.sh demo [M]   build, then run the GLM-4.7 layer demo
 #   bash tools/setup.sh test       build, then run every Check suite
 #   bash tools/setup.sh deps       only install the Debian packages
+#   bash tools/setup.sh deps-hip   the AMD compile-check toolchain (clang-22, ROCm 5.2 headers)
 # Only missing packages are installed; nothing is installed system-wide
 # besides Debian packages.
 set -euo pipefail
@@ -52,6 +53,7 @@ cmd="${1:-test}"
 install_missing $PACKAGES
 case "$cmd" in
 deps) ;;
+deps-hip) install_missing clang-22 lld-22 libamdhip64-dev rocm-device-libs ;;
 demo)
     build
     ./fp8fuse-info
