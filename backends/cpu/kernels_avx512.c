@@ -12,6 +12,7 @@
  * epilogue multiplies by 2^16 (powers of two: exact).
  */
 #include "kernels_avx512_inl.h"
+#include "kernels_f32_panel.h"
 
 #define NR 32
 #define MR 8
@@ -134,32 +135,7 @@ void cpu_avx512_row_norm_store(const void *h, fp8f_dtype ht, const void *w, fp8f
 static size_t panel_bytes(int64_t k) { return (size_t)k * NR; }
 
 static void pack_panel(const uint8_t *q, int64_t n, int64_t k, int64_t n0, uint8_t *dst) {
-    for (int64_t kk = 0; kk < k; kk++)
-        for (int j = 0; j < NR; j++)
-            dst[kk * NR + j] = n0 + j < n ? q[(size_t)(n0 + j) * (size_t)k + (size_t)kk] : 0;
-}
-
-static size_t a_row_bytes(int64_t k) { return ((size_t)k * 4 + 63) & ~(size_t)63; }
-
-/* Activation values times 2^(127 - bias - 16) (see the top). */
-static void prep_a(const uint8_t *codes, int64_t lda, int64_t m, int64_t k, fp8f_dtype fp8,
-                   void *dst) {
-    float table[256];
-    const float pre = fp8 == FP8F_E4M3FNUZ ? 0x1p103f : 0x1p104f;
-    for (int c = 0; c < 256; c++)
-        table[c] = fp8f_decode_fp8(fp8, (uint8_t)c) * pre;
-    const size_t stride = a_row_bytes(k) / 4;
-    for (int64_t i = 0; i < m; i++) {
-        const uint8_t *src = codes + (size_t)i * (size_t)lda;
-        float *d = (float *)dst + (size_t)i * stride;
-        for (int64_t c = 0; c < k; c++)
-            d[c] = table[src[c]];
-    }
-}
-
-static size_t scratch_bytes(int64_t k) {
-    (void)k;
-    return 64;
+    f32_panel_pack(q, n, k, n0, NR, dst);
 }
 
 /* 16 codes -> their values times 2^-(127 - bias). */
@@ -232,8 +208,8 @@ const struct cpu_kernels cpu_kernels_avx512 = {
     .nr = NR,
     .panel_bytes = panel_bytes,
     .pack_panel = pack_panel,
-    .a_row_bytes = a_row_bytes,
-    .prep_a = prep_a,
-    .scratch_bytes = scratch_bytes,
+    .a_row_bytes = f32_a_row_bytes,
+    .prep_a = f32_prep_a,
+    .scratch_bytes = f32_scratch_bytes,
     .gemm_block = gemm_block,
 };

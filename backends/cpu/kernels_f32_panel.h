@@ -1,0 +1,47 @@
+/*
+ * Scalar helpers shared by the f32-FMA GEMM kernels (AVX2 and AVX-512):
+ * the weight panel layout (nr output channels interleaved per k, one fp8
+ * byte each) and the activation rows decoded to pre-scaled f32. Only the
+ * panel width differs between the two ISAs.
+ */
+#ifndef FP8F_KERNELS_F32_PANEL_H
+#define FP8F_KERNELS_F32_PANEL_H
+
+#include "fp8_codec.h"
+
+/* Panel p holds channels [n0, n0 + nr): dst[kk * nr + j] = q[n0 + j][kk],
+ * zero past the last channel. */
+static inline void f32_panel_pack(const uint8_t *q, int64_t n, int64_t k, int64_t n0, int nr,
+                                  uint8_t *dst) {
+    for (int64_t kk = 0; kk < k; kk++)
+        for (int j = 0; j < nr; j++)
+            dst[kk * nr + j] = n0 + j < n ? q[(size_t)(n0 + j) * (size_t)k + (size_t)kk] : 0;
+}
+
+/* One decoded activation row, padded to 64 bytes. */
+static inline size_t f32_a_row_bytes(int64_t k) { return ((size_t)k * 4 + 63) & ~(size_t)63; }
+
+/* Activation values times 2^(127 - bias - 16), the factor the kernels'
+ * bit-level weight decode leaves out (see kernels_avx512.c). */
+static inline void f32_prep_a(const uint8_t *codes, int64_t lda, int64_t m, int64_t k,
+                              fp8f_dtype fp8, void *dst) {
+    float table[256];
+    const float pre = fp8 == FP8F_E4M3FNUZ ? 0x1p103f : 0x1p104f;
+    for (int c = 0; c < 256; c++)
+        table[c] = fp8f_decode_fp8(fp8, (uint8_t)c) * pre;
+    const size_t stride = f32_a_row_bytes(k) / 4;
+    for (int64_t i = 0; i < m; i++) {
+        const uint8_t *src = codes + (size_t)i * (size_t)lda;
+        float *d = (float *)dst + (size_t)i * stride;
+        for (int64_t c = 0; c < k; c++)
+            d[c] = table[src[c]];
+    }
+}
+
+/* The f32 kernels need no per-thread scratch beyond one cache line. */
+static inline size_t f32_scratch_bytes(int64_t k) {
+    (void)k;
+    return 64;
+}
+
+#endif
