@@ -72,7 +72,8 @@ static void detect(void) {
     unsigned a, b, c, d, max_leaf;
     det.level = CPU_ISA_GENERIC;
     snprintf(det.model, sizeof det.model, "unknown x86-64 CPU");
-    if (__get_cpuid_max(0x80000000u, NULL) >= 0x80000004u) {
+    /* the cast: clang's cpuid.h returns int, gcc's unsigned */
+    if ((unsigned)__get_cpuid_max(0x80000000u, NULL) >= 0x80000004u) {
         unsigned regs[12];
         for (unsigned i = 0; i < 3; i++)
             __cpuid(0x80000002u + i, regs[4 * i], regs[4 * i + 1], regs[4 * i + 2],
