@@ -40,7 +40,12 @@
 /* Largest buffer the harness backs (bytes). */
 #define BACK_LIMIT (1u << 20)
 
-static fp8f_ctx *g_ctx[2]; /* [0]: e4m3fn, [1]: e4m3fnuz */
+/* Contexts: even index e4m3fn, odd e4m3fnuz; pairs capped at each CPU
+ * kernel level (FP8F_CPU_ISA, where the CPU has it) so that every kernel
+ * table is fuzzed, not only the best one. */
+#define N_CTX 8
+static const char *const ctx_isa[N_CTX / 2] = {"generic", "avx2", "avx512", "avx512bf16"};
+static fp8f_ctx *g_ctx[N_CTX];
 static uint64_t g_rng;
 
 /* ---- tensors --------------------------------------------------------- */
@@ -474,11 +479,16 @@ static const float *gen_scale_ub(fz_bytes *b, float *slot, int *bad) {
 
 static fp8f_ctx *gen_ctx(fz_bytes *b, int *idx) {
     unsigned v = fz_pick(b, 32);
-    *idx = v == 31 ? -1 : (int)(v & 1);
+    *idx = v == 31 ? -1 : (int)(v % N_CTX);
     return *idx < 0 ? NULL : g_ctx[*idx];
 }
 
-static fp8f_dtype ctx_fp8(int idx) { return idx == 1 ? FP8F_E4M3FNUZ : FP8F_E4M3FN; }
+static fp8f_dtype ctx_fp8(int idx) { return idx >= 0 && (idx & 1) ? FP8F_E4M3FNUZ : FP8F_E4M3FN; }
+
+/* The fp8 type that is not the context's. */
+static fp8f_dtype other_fp8(int idx) {
+    return ctx_fp8(idx) == FP8F_E4M3FN ? FP8F_E4M3FNUZ : FP8F_E4M3FN;
+}
 
 static void dims(fz_bytes *b, int64_t *m, int64_t *h) {
     *m = fz_pick(b, 10);
@@ -616,7 +626,7 @@ static void op_quant(fz_bytes *b, int with_norm) {
     int ub_bad;
     const float *ub = gen_scale_ub(b, &ub_slot, &ub_bad);
     qarg o;
-    gen_qtensor(b, &o, "out.q", fz_pick(b, 4) == 0 ? ctx_fp8(!ci) : ctx_fp8(ci), m, h,
+    gen_qtensor(b, &o, "out.q", fz_pick(b, 4) == 0 ? other_fp8(ci) : ctx_fp8(ci), m, h,
                 fz_pick(b, 2));
 
     int bad = !ctx || (with_norm ? norm_bad(&n) : tensor_bad(&n.x, FLOATS)) || ub_bad ||
@@ -790,8 +800,7 @@ static void op_weight_create(fz_bytes *b, int slot_idx, int plain) {
     wslot *slot = &g_w[slot_idx];
     drop_weight(slot);
     int ci;
-    fp8f_ctx *ctx = plain ? g_ctx[fz_pick(b, 2)] : gen_ctx(b, &ci);
-    ci = ctx == g_ctx[1] ? 1 : ctx == g_ctx[0] ? 0 : -1;
+    fp8f_ctx *ctx = plain ? g_ctx[ci = (int)fz_pick(b, N_CTX)] : gen_ctx(b, &ci);
     int64_t n = 1 + fz_pick(b, 40), k = 1 + fz_pick(b, 64);
     if (n == 40) /* past the kernels' panel and block sizes too */
         n += fz_pick(b, 90);
@@ -800,7 +809,7 @@ static void op_weight_create(fz_bytes *b, int slot_idx, int plain) {
     /* The GEMM needs a weight (plain): then nothing is mutated. */
     fz_bytes none = {NULL, 0}, *tb = plain ? &none : b;
     targ q, bias;
-    gen_tensor(tb, &q, "q", FP8, fz_pick(tb, 4) == 0 ? ctx_fp8(!ci) : ctx_fp8(ci), n, k);
+    gen_tensor(tb, &q, "q", FP8, fz_pick(tb, 4) == 0 ? other_fp8(ci) : ctx_fp8(ci), n, k);
     int has_bias = plain ? 1 : fz_pick(b, 2);
     gen_tensor(tb, &bias, "bias", FLOATS, float_types[fz_pick(tb, 3)], 1, n);
     if (bias.is_null) /* a NULL bias is no bias */
@@ -881,7 +890,7 @@ static void op_linear(fz_bytes *b) {
     gen_tensor(b, &dense, "activation", FLOATS, float_types[fz_pick(b, 3)], m, k);
     dense.is_null = 0; /* embedded in the act */
     qarg quant;
-    gen_qtensor(b, &quant, "activation.q", fz_pick(b, 4) == 0 ? ctx_fp8(!s->ci) : ctx_fp8(s->ci), m,
+    gen_qtensor(b, &quant, "activation.q", fz_pick(b, 4) == 0 ? other_fp8(s->ci) : ctx_fp8(s->ci), m,
                 k, FP8F_QF_FP8_PER_TOKEN);
     quant.is_null = 0; /* embedded in the act: cannot be NULL */
     targ out;
@@ -1089,7 +1098,7 @@ static void op_misc(fz_bytes *b) {
     FZ_CHECK(fp8f_ctx_caps(NULL) == 0, "caps of NULL");
     FZ_CHECK(fp8f_ctx_sync(NULL) == FP8F_E_INVALID, "fp8f_ctx_sync(NULL)");
     fz_check_message(NULL, FP8F_E_INVALID);
-    FZ_CHECK(fp8f_ctx_sync(g_ctx[v & 1]) == FP8F_OK, "fp8f_ctx_sync on the CPU");
+    FZ_CHECK(fp8f_ctx_sync(g_ctx[(unsigned)v % N_CTX]) == FP8F_OK, "fp8f_ctx_sync on the CPU");
     FZ_CHECK(fp8f_version() && fp8f_version()[0], "empty version");
     FZ_CHECK(fp8f_last_error(g_ctx[0]) != NULL, "fp8f_last_error(ctx) is NULL");
     fp8f_weight_destroy(NULL);
@@ -1104,14 +1113,16 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     unsetenv("FP8F_BACKEND"); /* AUTO must mean what the rules say here */
     if (getenv("FP8F_FUZZ_STATS"))
         atexit(print_stats);
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < N_CTX; i++) {
         fp8f_options o = {.backend = FP8F_BACKEND_CPU, .num_threads = 1,
-                          .fp8_dtype = i ? FP8F_E4M3FNUZ : FP8F_E4M3FN};
+                          .fp8_dtype = ctx_fp8(i)};
+        setenv("FP8F_CPU_ISA", ctx_isa[i / 2], 1); /* a cap: the CPU's best if lower */
         if (fp8f_ctx_create(&o, &g_ctx[i]) != FP8F_OK) {
             fprintf(stderr, "cannot create a CPU context: %s\n", fp8f_last_error(NULL));
             abort();
         }
     }
+    unsetenv("FP8F_CPU_ISA");
     return 0;
 }
 
