@@ -53,7 +53,7 @@ cmd="${1:-test}"
 install_missing $PACKAGES
 case "$cmd" in
 deps) ;;
-deps-hip) install_missing clang-22 lld-22 libamdhip64-dev rocm-device-libs ;;
+deps-hip) install_missing clang-22 clang-tools-22 lld-22 libamdhip64-dev rocm-device-libs ;;
 demo)
     build
     ./fp8fuse-info
