@@ -53,6 +53,8 @@ static void read_env(struct hip_state *st) {
     }
     const char *gen = getenv("FP8F_HIP_GENERIC");
     st->force_generic = gen && strcmp(gen, "1") == 0;
+    const char *gemm = getenv("FP8F_HIP_GEMM");
+    st->force_tiled_gemm = gemm && strcmp(gemm, "tiled") == 0;
 }
 
 static void describe_device(struct hip_state *st) {
@@ -110,6 +112,7 @@ static fp8f_status hip_init(struct fp8f_backend *be) {
         st->l2_bytes = 0;
     (void)hipGetLastError();
     read_env(st);
+    st->gemm_stream_ok = hip_gemm_stream_supported();
     describe_device(st);
     be->state = st;
     return FP8F_OK;
@@ -289,7 +292,11 @@ static fp8f_status hip_time_graph(struct fp8f_backend *be, void (*call)(void *ar
 }
 
 static void hip_describe(struct fp8f_backend *be, char *buf, size_t len) {
-    snprintf(buf, len, "%s", hip_st(be)->describe);
+    const struct hip_state *st = hip_st(be);
+    snprintf(buf, len, "%s; GEMM: %s", st->describe,
+             st->gemm_stream_ok && !st->force_tiled_gemm
+                 ? "weight-streaming mma.sync for e4m3fn, tiled SIMT for e4m3fnuz"
+                 : "tiled SIMT");
 }
 
 /* ---------------------------------------------------- module entry */

@@ -2,12 +2,13 @@
  * Weights and the PTPC GEMM of the HIP backend:
  *   out[m,n] = (sum_k qa[m,k] * qw[n,k]) * sa[m] * sw[n] (+ bias[n]).
  *
- * This first GEMM is a plain, correct tiled kernel on the vector units:
+ * The tiled kernel here is the generic path, on the vector units of any GPU:
  * 64 x 64 output tiles, K in steps of 32, fp8 codes decoded through a
  * 256-entry table in shared memory (products of two e4m3 values are exact
  * in f32, so the only difference from the CPU is the order of the f32
- * accumulation), 4 x 4 outputs per thread. A matrix-core version is the
- * subject of a later issue.
+ * accumulation), 4 x 4 outputs per thread. Where the GPU has fp8 matrix
+ * instructions, the weight-streaming kernel (hip_gemm_stream.hip) runs
+ * instead.
  *
  * A QUANTIZED activation (q, scale) is consumed as it is: that is what the
  * fused norm+quant kernel hands over. A DENSE one is first quantized per
@@ -22,11 +23,11 @@
 
 enum { CODES_COPY = 0, CODES_FN_TO_FNUZ = 1, CODES_FNUZ_TO_FN = 2 };
 
-/* Copies an N x K code matrix (row stride `stride`) into a contiguous one,
+/* Copies an N x K code matrix (row stride `stride`) into rows ldw apart,
  * converting between the fp8 types (fp8_codec.h's bit maps); the first code
  * with no e4m3fn equivalent (+-240 in fnuz) is recorded in *bad. */
-__global__ void hip_weight_codes(const uint8_t *src, int64_t stride, uint8_t *dst, int64_t n,
-                                 int64_t k, int how, unsigned long long *bad) {
+__global__ void hip_weight_codes(const uint8_t *src, int64_t stride, uint8_t *dst, int64_t ldw,
+                                 int64_t n, int64_t k, int how, unsigned long long *bad) {
     const int64_t total = n * k;
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total;
          i += (int64_t)gridDim.x * blockDim.x) {
@@ -42,7 +43,7 @@ __global__ void hip_weight_codes(const uint8_t *src, int64_t stride, uint8_t *ds
                 v = 0x7eu | (v & 0x80u);
             }
         }
-        dst[i] = (uint8_t)v;
+        dst[r * ldw + c] = (uint8_t)v;
     }
 }
 
@@ -93,7 +94,10 @@ fp8f_status hip_weight_create(struct fp8f_backend *be, const fp8f_tensor *q, con
         factor = how == CODES_FN_TO_FNUZ ? 2.0f : 0.5f;
     }
     unsigned long long *bad = nullptr, bad_host = ~0ull;
-    hipError_t e = hipMalloc((void **)&hw->q, (size_t)(n * k));
+    hw->ldw = (k + HIP_WEIGHT_KPAD - 1) / HIP_WEIGHT_KPAD * HIP_WEIGHT_KPAD;
+    const size_t q_bytes =
+        (size_t)((n + HIP_WEIGHT_NPAD - 1) / HIP_WEIGHT_NPAD * HIP_WEIGHT_NPAD) * (size_t)hw->ldw;
+    hipError_t e = hipMalloc((void **)&hw->q, q_bytes);
     if (e == hipSuccess)
         e = hipMalloc((void **)&hw->scale, (size_t)n * sizeof(float));
     if (e == hipSuccess && bias)
@@ -111,11 +115,13 @@ fp8f_status hip_weight_create(struct fp8f_backend *be, const fp8f_tensor *q, con
             (void)hipFree(bad);
         return r;
     }
-    if (bad)
+    if (e == hipSuccess) /* the padding: zero codes, zero products */
+        e = hipMemsetAsync(hw->q, 0, q_bytes, st->stream);
+    if (e == hipSuccess && bad)
         e = hipMemsetAsync(bad, 0xff, sizeof *bad, st->stream);
     if (e == hipSuccess) {
         hip_weight_codes<<<grid_for(n * k, 256), 256, 0, st->stream>>>(
-            (const uint8_t *)q->data, q->stride, hw->q, n, k, how, bad);
+            (const uint8_t *)q->data, q->stride, hw->q, hw->ldw, n, k, how, bad);
         e = hipGetLastError();
     }
     if (e == hipSuccess) {
@@ -160,15 +166,17 @@ void hip_weight_destroy(struct fp8f_backend *be, struct fp8f_weight_desc *desc) 
 #define GEMM_THREADS 256
 
 __global__ void __launch_bounds__(GEMM_THREADS)
-    hip_gemm_ptpc_kernel(const uint8_t *qa, int64_t lda, const float *sa, const uint8_t *qw,
-                         const float *sw, const float *bias, void *out, int64_t ldo, int out_dt,
-                         int64_t m_total, int64_t n_total, int64_t k_total, int64_t m_base,
-                         int fnuz) {
+    hip_gemm_ptpc_kernel(struct hip_gemm_args g, int fnuz) {
+    const uint8_t *qa = g.qa;
+    const float *sa = g.sa, *sw = g.sw, *bias = g.bias;
+    const int64_t lda = g.lda, ldo = g.ldo, m_total = g.m, n_total = g.n, k_total = g.k;
+    const int out_dt = g.out_dt;
+    void *out = g.out;
     __shared__ float lut[256];
     __shared__ float as[GEMM_BK][GEMM_BM + 1];
     __shared__ float ws[GEMM_BK][GEMM_BN + 1];
     const int t = threadIdx.x, tx = t & 15, ty = t >> 4;
-    const int64_t m0 = m_base + (int64_t)blockIdx.y * GEMM_BM,
+    const int64_t m0 = g.m_base + (int64_t)blockIdx.y * GEMM_BM,
                   n0 = (int64_t)blockIdx.x * GEMM_BN;
     lut[t] = fp8_decode((uint32_t)t, fnuz != 0);
 
@@ -183,7 +191,7 @@ __global__ void __launch_bounds__(GEMM_THREADS)
     const int lr = t >> 2, lk = (t & 3) * 8;
     const int64_t am = m0 + lr, wn = n0 + lr;
     const uint8_t *arow = am < m_total ? qa + am * lda : nullptr;
-    const uint8_t *wrow = wn < n_total ? qw + wn * k_total : nullptr;
+    const uint8_t *wrow = wn < n_total ? g.qw + wn * g.ldw : nullptr;
 
     for (int64_t k0 = 0; k0 < k_total; k0 += GEMM_BK) {
         uint32_t ca[8], cw[8];
@@ -292,15 +300,22 @@ fp8f_status hip_linear_ptpc(struct fp8f_backend *be, const fp8f_act *a,
             return s;
     }
 
+    struct hip_gemm_args g = {(const uint8_t *)qa.q.data, qa.q.stride, qa.scale, hw->q, hw->ldw,
+                              hw->scale, hw->bias, out->data, out->stride, (int)out->dtype,
+                              m, w->n, k, 0};
+    /* the streaming kernel's grid.y counts 16-row weight tiles (<= 65535) */
+    if (st->gemm_stream_ok && !st->force_tiled_gemm && w->fp8_dtype == FP8F_E4M3FN &&
+        w->n <= (int64_t)65535 * 16) {
+        hipError_t e = hip_launch_gemm_stream(&g, st->sm_count, st->stream);
+        return e == hipSuccess ? FP8F_OK : hip_fail_rt(be, e, "streaming GEMM kernel launch");
+    }
     const int64_t max_rows = (int64_t)65535 * GEMM_BM;
     const unsigned gx = (unsigned)((w->n + GEMM_BN - 1) / GEMM_BN);
-    for (int64_t m_base = 0; m_base < m; m_base += max_rows) {
-        const int64_t rows = m - m_base < max_rows ? m - m_base : max_rows;
+    for (g.m_base = 0; g.m_base < m; g.m_base += max_rows) {
+        const int64_t rows = m - g.m_base < max_rows ? m - g.m_base : max_rows;
         const dim3 grid(gx, (unsigned)((rows + GEMM_BM - 1) / GEMM_BM));
         hip_gemm_ptpc_kernel<<<grid, GEMM_THREADS, 0, st->stream>>>(
-            (const uint8_t *)qa.q.data, qa.q.stride, qa.scale, hw->q, hw->scale, hw->bias,
-            out->data, out->stride, (int)out->dtype, m, w->n, k, m_base,
-            w->fp8_dtype == FP8F_E4M3FNUZ);
+            g, w->fp8_dtype == FP8F_E4M3FNUZ);
         hipError_t e = hipGetLastError();
         if (e != hipSuccess)
             return hip_fail_rt(be, e, "PTPC GEMM kernel launch");

@@ -28,15 +28,42 @@ struct hip_state {
      * FP8F_HIP_ROWCFG="vpt,tpr,rows" and FP8F_HIP_GENERIC=1. */
     int cfg_vpt, cfg_tpr, cfg_rows;
     int force_generic;
+    /* GEMM path: the weight-streaming kernel where this device and build
+     * have it (hip_gemm_stream_supported), else the tiled one;
+     * FP8F_HIP_GEMM=tiled forces the tiled kernel (tests, comparisons). */
+    int gemm_stream_ok;
+    int force_tiled_gemm;
     char describe[256];
 };
 
-/* A weight on the device: N x K codes (contiguous, the context's fp8 type),
+/* A weight on the device: N x K codes in the context's fp8 type, rows
+ * `ldw` bytes apart, zero-padded to HIP_WEIGHT_KPAD columns and
+ * HIP_WEIGHT_NPAD rows (the streaming kernel loads whole tiles unguarded);
  * N scales (conversion factor folded in), optional N f32 biases. */
+#define HIP_WEIGHT_KPAD 64
+#define HIP_WEIGHT_NPAD 32
 struct hip_weight {
     uint8_t *q;
+    int64_t ldw;
     float *scale;
     float *bias;
+};
+
+/* One PTPC GEMM, by value: qa (m x k codes, lda apart) with per-row scales
+ * sa, the weight's codes (ldw apart), scales sw and bias (NULL: none); out
+ * (m x n, ldo apart, out_dt). m_base: the first token of this launch. */
+struct hip_gemm_args {
+    const uint8_t *qa;
+    int64_t lda;
+    const float *sa;
+    const uint8_t *qw;
+    int64_t ldw;
+    const float *sw;
+    const float *bias;
+    void *out;
+    int64_t ldo;
+    int out_dt;
+    int64_t m, n, k, m_base;
 };
 
 static inline struct hip_state *hip_st(struct fp8f_backend *be) {
@@ -123,5 +150,12 @@ FP8F_HIP_HIDDEN fp8f_status hip_weight_create(struct fp8f_backend *be, const fp8
 FP8F_HIP_HIDDEN void hip_weight_destroy(struct fp8f_backend *be, struct fp8f_weight_desc *desc);
 FP8F_HIP_HIDDEN fp8f_status hip_linear_ptpc(struct fp8f_backend *be, const fp8f_act *a,
                                             const struct fp8f_weight_desc *w, fp8f_tensor *out);
+
+/* hip_gemm_stream.hip: the weight-streaming GEMM on the matrix cores
+ * (NVIDIA sm_89+, e4m3fn). Supported: whether this build and the current
+ * device have it (ask once per context). */
+FP8F_HIP_HIDDEN int hip_gemm_stream_supported(void);
+FP8F_HIP_HIDDEN hipError_t hip_launch_gemm_stream(const struct hip_gemm_args *g, int sm_count,
+                                                  hipStream_t s);
 
 #endif /* FP8F_HIP_INTERNAL_H */

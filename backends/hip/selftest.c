@@ -422,6 +422,24 @@ static void run_gemm(int64_t m, int64_t n, int64_t k, fp8f_dtype w_fp8, fp8f_dty
     pair_free(&o);
 }
 
+/* Shapes around the GEMM kernels' tiles: the streaming kernel's 16/32 weight
+ * rows, 8/16/32 tokens and 64-byte K steps (odd N, K not a multiple of the
+ * step, unaligned activation rows when K % 16 != 0), the tiled kernel's 64 x
+ * 64 x 32 tiles, and GLM-4.7's decode shapes. */
+static void run_gemm_shapes(void) {
+    static const int64_t shapes[][3] = {
+        {1, 1, 1},     {1, 17, 63},     {7, 33, 64},       {8, 31, 65},    {9, 100, 129},
+        {16, 333, 640}, {17, 64, 1000}, {33, 5, 300},      {70, 129, 777}, {64, 64, 64},
+        {37, 96, 5120}, {130, 200, 1001}, {1, 300, 777},   {2, 5120, 12288}, {16, 14336, 5120},
+    };
+    const fp8f_dtype outs[3] = {FP8F_BF16, FP8F_F32, FP8F_F16};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        run_gemm(shapes[i][0], shapes[i][1], shapes[i][2], FP8F_E4M3FN, outs[i % 3],
+                 (int)(i & 1), i % 4 != 3);
+    /* a weight of the other fp8 type: converted at creation */
+    run_gemm(20, 50, 300, FP8F_E4M3FNUZ, FP8F_F32, 1, 1);
+}
+
 int main(void) {
     fp8f_options o = {0};
     /* FP8F_SELFTEST_ON=cpu checks the harness itself, CPU against CPU */
@@ -465,12 +483,14 @@ int main(void) {
     run_encoder(FP8F_E4M3FN);
     run_encoder(FP8F_E4M3FNUZ);
 
-    run_gemm(37, 96, 5120, FP8F_E4M3FN, FP8F_BF16, 1, 1);
-    run_gemm(64, 64, 64, FP8F_E4M3FN, FP8F_F32, 0, 1);
-    run_gemm(130, 200, 1001, FP8F_E4M3FN, FP8F_F32, 1, 0);
-    run_gemm(1, 300, 777, FP8F_E4M3FN, FP8F_F16, 0, 0);
-    /* a weight of the other fp8 type: converted at creation */
-    run_gemm(20, 50, 300, FP8F_E4M3FNUZ, FP8F_F32, 1, 1);
+    run_gemm_shapes();
+    fp8f_ctx_destroy(gpu);
+
+    /* the same shapes through the tiled kernel (the generic GPU path) */
+    setenv("FP8F_HIP_GEMM", "tiled", 1);
+    ok(fp8f_ctx_create(&o, &gpu), NULL, "gpu ctx (tiled GEMM)");
+    unsetenv("FP8F_HIP_GEMM");
+    run_gemm_shapes();
     fp8f_ctx_destroy(gpu);
 
     /* an e4m3fnuz context (MI300's type) on this GPU */

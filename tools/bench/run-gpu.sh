@@ -12,6 +12,10 @@
 #   bench     fp8fuse-bench --backend hip, then the PyTorch peers
 #             (tools/bench/torch_peers.py), then tools/bench/compare.py
 #   sweep     fp8fuse-bench over launch shapes (FP8F_HIP_ROWCFG) for tuning
+#   gemm      the PTPC GEMM on GLM-4.7's weight shapes vs torch._scaled_mm
+#             (tools/bench/gemm_report.py writes gemm.md)
+#   sanitize  Check suites on the GPU under compute-sanitizer memcheck and
+#             racecheck
 # Everything is written under $OUT (at most 8 files): log.txt (build,
 # selftest, check, hwcheck), bench.json, peers.json, bench.txt, peers.txt,
 # report.md, check-logs.txt, sweep.txt. The report is printed last.
@@ -160,10 +164,52 @@ sweep() {
     cat "$OUT/sweep.txt"
 }
 
+# PTPC GEMM on GLM-4.7's weight shapes (N x K: qkv, o_proj = down, gate_up)
+# against torch._scaled_mm, one JSON pair per shape, then gemm_report.py.
+gemm() {
+    runtime_env
+    say "GEMM vs torch._scaled_mm"
+    local ms=${GEMM_M:-1,4,16,64,128,1024} files=() nk n k
+    for nk in ${GEMM_SHAPES:-14336x5120 5120x12288 24576x5120}; do
+        n=${nk%x*} k=${nk#*x}
+        ./fp8fuse-bench --backend hip --op gemm --gemm-m "$ms" --n "$n" --k "$k" \
+            --reps "${GEMM_REPS:-50}" --json >"$OUT/gemm-$nk.json" 2>>"$LOG" || say "bench $nk failed"
+        PYTHONUNBUFFERED=1 python3 tools/bench/torch_peers.py --ops gemm --gemm-m "$ms" \
+            --n "$n" --k "$k" --reps "${GEMM_REPS:-50}" --json "$OUT/peers-$nk.json" \
+            >>"$LOG" 2>&1 || say "peers $nk failed"
+        files+=("$OUT/gemm-$nk.json" "$OUT/peers-$nk.json")
+    done
+    python3 tools/bench/gemm_report.py "${files[@]}" >"$OUT/gemm.md" 2>>"$LOG"
+    cat "$OUT/gemm.md"
+}
+
+# The GPU side of the Check suites under compute-sanitizer (memcheck: every
+# device access in bounds and initialized allocations freed; racecheck:
+# shared-memory hazards), one suite at a time, in process (CK_FORK=no).
+sanitize() {
+    runtime_env
+    local tool t rc extra
+    for tool in memcheck racecheck; do
+        # API errors are not reported: the suites provoke some on purpose
+        # (a weight too large for the device must give FP8F_E_NOMEM)
+        extra=; [ "$tool" = memcheck ] && extra="--leak-check full --report-api-errors no"
+        for t in ${SANITIZE_SUITES:-tests/test_gemm tests/test_norm_quant tests/test_quant tests/test_norm tests/test_errors}; do
+            [ -x "$t" ] || make "$t" >>"$LOG" 2>&1
+            CK_FORK=no FP8F_TEST_SMALL=1 FP8F_TEST_BACKEND=hip FP8F_TEST_DATA=$ROOT/tests/data \
+                timeout "${SANITIZE_TIMEOUT:-120}" ./libtool --mode=execute compute-sanitizer --tool "$tool" \
+                 --error-exitcode 99 $extra "./$t" >"$OUT/san.out" 2>&1
+            rc=$?
+            say "compute-sanitizer --tool $tool $t: rc=$rc $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|Checks' "$OUT/san.out" | tr '\n' ' ')"
+            [ $rc -eq 0 ] || grep -vE ':P:' "$OUT/san.out" | head -n 60 >>"$LOG"
+        done
+    done
+    rm -f "$OUT/san.out"
+}
+
 status=0
 for s in "${stages[@]}"; do
     case "$s" in
-    prepare | build | selftest | check | hwcheck | bench | sweep) "$s" || status=1 ;;
+    prepare | build | selftest | check | hwcheck | bench | sweep | gemm | sanitize) "$s" || status=1 ;;
     *) echo "unknown stage $s" >&2; exit 2 ;;
     esac
     if [ "$s" = build ] && [ $status -ne 0 ]; then

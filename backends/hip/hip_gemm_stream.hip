@@ -1,0 +1,252 @@
+/*
+ * The weight-streaming PTPC GEMM of the HIP backend (decode sizes):
+ *   out[m,n] = (sum_k qa[m,k] * qw[n,k]) * sa[m] * sw[n] (+ bias[n]),
+ * for a few tokens against a large weight, where the time is the time to
+ * read each weight byte once.
+ *
+ * Shape of the work:
+ * - a block owns 16 x NT weight rows and 8 x MT tokens; its STREAM_WARPS
+ *   warps split K between them (warp w takes the 64-byte K steps w, w + 8,
+ *   ...) so that even a short N (5120) puts enough loads in flight;
+ * - per K step a lane loads 16 bytes of two weight rows (g and g + 8 of each
+ *   16-row tile) and 16 bytes of its token's activation row, and the warp
+ *   multiplies on the matrix cores: the weight tile is the 16 x 32 "A"
+ *   operand of mma.m16n8k32 (e4m3), the 8 tokens the 32 x 8 "B" operand.
+ *   The dot product does not depend on the order of K, so a lane's 16
+ *   contiguous bytes are split into the two k32 halves of the instruction
+ *   (bytes 0-7 feed the first mma, 8-15 the second), and weights and
+ *   activations use the same order;
+ * - each mma starts from zero and is added to f32 accumulators in the SIMT
+ *   units (the matrix cores' fp8 accumulation keeps fewer bits than f32);
+ * - the warps' partial sums meet in shared memory, added in a fixed order,
+ *   and the epilogue applies sa[m] * sw[n] and the bias like the tiled
+ *   kernel (hip_gemm.hip), rounding by rounding.
+ *
+ * Weights come from hip_weight_create padded with zeros to whole 64-byte K
+ * steps and to whole 32-row tiles, so weight loads need no guard;
+ * activations are the caller's: loaded 16 bytes at a time where aligned,
+ * byte by byte (zero past K) otherwise.
+ *
+ * This is an NVIDIA fast path (mma on e4m3 needs sm_89 or later): on AMD
+ * and older NVIDIA GPUs hip_gemm_stream_supported() says no and the tiled
+ * kernel runs. The kernel body is compiled only where the instruction
+ * exists; the host checks, once per context, that the loaded binary has it.
+ */
+#include "hip_device.h"
+#include "hip_internal.h"
+
+#if defined(FP8F_GPU_NVIDIA) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
+#define FP8F_STREAM_MMA 1
+#endif
+
+#define STREAM_WARPS 8
+#define STREAM_KSTEP 64 /* bytes of K per warp step: 2 x mma k32 */
+
+typedef uint4 stream_vec; /* 16 fp8 codes */
+
+#if defined(FP8F_GPU_NVIDIA)
+/* 16 activation codes k..k+15 of one token row, zeros past k_total. */
+static __device__ __forceinline__ stream_vec load_act16(const uint8_t *row, int64_t k,
+                                                        int64_t k_total, bool vec_ok) {
+    if (vec_ok && k + 16 <= k_total)
+        return fp8f_ldg((const stream_vec *)(row + k));
+    uint32_t w[4] = {0u, 0u, 0u, 0u};
+#pragma unroll
+    for (int i = 0; i < 16; i++)
+        if (k + i < k_total)
+            w[i >> 2] |= (uint32_t)row[k + i] << (8 * (i & 3));
+    return make_uint4(w[0], w[1], w[2], w[3]);
+}
+#endif
+
+#if defined(FP8F_STREAM_MMA)
+/* d = A (16 x 32, rows g / g+8) * B (32 x 8, column g), from zero. */
+static __device__ __forceinline__ void mma_e4m3_k32(float d[4], uint32_t a0, uint32_t a1,
+                                                    uint32_t a2, uint32_t a3, uint32_t b0,
+                                                    uint32_t b1) {
+    asm volatile("mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 "
+                 "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%10, %10, %10, %10};\n"
+                 : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
+                 : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1), "f"(0.0f));
+}
+#endif
+
+/* A lane's operands of DEPTH K steps (s, s + STREAM_WARPS, ...). */
+template <int NT, int MT, int DEPTH> struct stream_stage {
+    stream_vec w[DEPTH][NT][2]; /* rows g and g + 8 of each 16-row tile */
+    stream_vec a[DEPTH][MT];    /* token g of each 8-token group */
+};
+
+template <int NT, int MT, int DEPTH>
+__global__ void __launch_bounds__(STREAM_WARPS * 32)
+    hip_gemm_stream_kernel(struct hip_gemm_args g) {
+#if defined(FP8F_STREAM_MMA)
+    constexpr int PARTS = NT * MT * 4 * 32; /* accumulators of one warp */
+    __shared__ float red[STREAM_WARPS][PARTS];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int gq = lane >> 2, tq = lane & 3;
+    /* x: the token chunk, so that the blocks reading one weight tile run
+     * side by side and all but the first find it in L2 */
+    const int64_t n0 = (int64_t)blockIdx.y * (16 * NT);
+    const int64_t m0 = g.m_base + (int64_t)blockIdx.x * (8 * MT);
+    const bool vec_ok = ((uintptr_t)g.qa % 16u) == 0 && g.lda % 16 == 0;
+
+    const uint8_t *wrow[NT][2];
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++) {
+        wrow[nt][0] = g.qw + (n0 + nt * 16 + gq) * g.ldw + 16 * tq;
+        wrow[nt][1] = wrow[nt][0] + 8 * g.ldw;
+    }
+    const uint8_t *arow[MT];
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++) {
+        const int64_t tok = m0 + mt * 8 + gq;
+        arow[mt] = tok < g.m ? g.qa + tok * g.lda : nullptr;
+    }
+
+    float acc[NT][MT][4];
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+            for (int r = 0; r < 4; r++)
+                acc[nt][mt][r] = 0.0f;
+
+    const int64_t steps = (g.k + STREAM_KSTEP - 1) / STREAM_KSTEP;
+    /* Steps past the end load zeros: they add nothing. */
+    auto load = [&](stream_stage<NT, MT, DEPTH> &st, int64_t s0) {
+#pragma unroll
+        for (int d = 0; d < DEPTH; d++) {
+            const int64_t s = s0 + (int64_t)d * STREAM_WARPS, kb = s * STREAM_KSTEP;
+            const bool in = s < steps;
+#pragma unroll
+            for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+                for (int h = 0; h < 2; h++)
+                    st.w[d][nt][h] = in ? fp8f_ldg((const stream_vec *)(wrow[nt][h] + kb))
+                                        : make_uint4(0u, 0u, 0u, 0u);
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++)
+                st.a[d][mt] = in && arow[mt] ? load_act16(arow[mt], kb + 16 * tq, g.k, vec_ok)
+                                             : make_uint4(0u, 0u, 0u, 0u);
+        }
+    };
+    auto compute = [&](const stream_stage<NT, MT, DEPTH> &st) {
+#pragma unroll
+        for (int d = 0; d < DEPTH; d++)
+#pragma unroll
+            for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+                for (int mt = 0; mt < MT; mt++) {
+                    const stream_vec lo = st.w[d][nt][0], hi = st.w[d][nt][1], a = st.a[d][mt];
+                    float d0[4], d1[4];
+                    mma_e4m3_k32(d0, lo.x, hi.x, lo.y, hi.y, a.x, a.y); /* bytes 0-7 */
+                    mma_e4m3_k32(d1, lo.z, hi.z, lo.w, hi.w, a.z, a.w); /* bytes 8-15 */
+#pragma unroll
+                    for (int r = 0; r < 4; r++) {
+                        acc[nt][mt][r] += d0[r];
+                        acc[nt][mt][r] += d1[r];
+                    }
+                }
+    };
+
+    /* Two stages of DEPTH steps in flight per warp: the next stage loads
+     * while this one multiplies. */
+    constexpr int64_t STAGE = (int64_t)STREAM_WARPS * DEPTH;
+    stream_stage<NT, MT, DEPTH> cur{}, nxt{};
+    int64_t s = warp;
+    if (s < steps)
+        load(cur, s);
+    for (; s < steps; s += STAGE) {
+        if (s + STAGE < steps)
+            load(nxt, s + STAGE);
+        compute(cur);
+        cur = nxt;
+    }
+
+    /* Accumulator r of a lane: weight row g (r < 2) or g + 8 (r >= 2) of
+     * the tile, token 2 * tq + (r & 1) of the group. */
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+            for (int r = 0; r < 4; r++)
+                red[warp][((nt * MT + mt) * 4 + r) * 32 + lane] = acc[nt][mt][r];
+    __syncthreads();
+
+    const size_t osz = g.out_dt == FP8F_F32 ? 4 : 2;
+    for (int i = threadIdx.x; i < PARTS; i += STREAM_WARPS * 32) {
+        const int ln = i & 31, r = (i >> 5) & 3, tile = i >> 7;
+        const int nt = tile / MT, mt = tile % MT;
+        const int64_t n = n0 + nt * 16 + (ln >> 2) + (r >= 2 ? 8 : 0);
+        const int64_t m = m0 + mt * 8 + 2 * (ln & 3) + (r & 1);
+        if (n >= g.n || m >= g.m)
+            continue;
+        float v = red[0][i];
+#pragma unroll
+        for (int w = 1; w < STREAM_WARPS; w++)
+            v += red[w][i];
+        v = fp8f_mul_rn(fp8f_mul_rn(v, g.sa[m]), g.sw[n]);
+        if (g.bias)
+            v = fp8f_add_rn(v, g.bias[n]);
+        store_any(g.out_dt, (char *)g.out + (size_t)m * (size_t)g.ldo * osz, n, v);
+    }
+#else
+    (void)g; /* never launched: hip_gemm_stream_supported() said no */
+#endif
+}
+
+int hip_gemm_stream_supported(void) {
+#if defined(FP8F_GPU_NVIDIA)
+    /* The binary the runtime picked for this device must have been compiled
+     * for sm_89+ (PTX and SASS): an older target compiles the body out. */
+    cudaFuncAttributes fa;
+    if (cudaFuncGetAttributes(&fa, hip_gemm_stream_kernel<1, 1, 2>) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    return fa.ptxVersion >= 89 && fa.binaryVersion >= 89;
+#else
+    return 0;
+#endif
+}
+
+/* Two steps a stage for up to 8 tokens; above, the registers it takes cost
+ * more occupancy than the extra loads in flight gain (measured). */
+template <int NT, int MT>
+static hipError_t launch(struct hip_gemm_args g, int64_t rows, hipStream_t s) {
+    constexpr int DEPTH = MT == 1 ? 2 : 1;
+    const dim3 grid((unsigned)((rows + 8 * MT - 1) / (8 * MT)),
+                    (unsigned)((g.n + 16 * NT - 1) / (16 * NT)));
+    hip_gemm_stream_kernel<NT, MT, DEPTH><<<grid, STREAM_WARPS * 32, 0, s>>>(g);
+    return hipGetLastError();
+}
+
+/* Tokens per block: 8, 16 or 32 (larger M goes in chunks of 32, side by
+ * side on one weight tile). Rows per block: 32, or 16 where 32 would give
+ * fewer than two blocks per SM. */
+hipError_t hip_launch_gemm_stream(const struct hip_gemm_args *args, int sm_count,
+                                  hipStream_t s) {
+    const int mt = args->m <= 8 ? 1 : args->m <= 16 ? 2 : 4;
+    const int64_t chunks = (args->m + 8 * mt - 1) / (8 * mt);
+    const int nt = (args->n + 31) / 32 * chunks < 2 * sm_count ? 1 : 2;
+    const int64_t max_rows = (int64_t)0x7fffffff / 32 * 8 * mt; /* grid.x limit */
+    struct hip_gemm_args g = *args;
+    for (g.m_base = 0; g.m_base < args->m; g.m_base += max_rows) {
+        const int64_t rows = args->m - g.m_base < max_rows ? args->m - g.m_base : max_rows;
+        hipError_t e;
+        switch (nt * 10 + mt) {
+        case 11: e = launch<1, 1>(g, rows, s); break;
+        case 12: e = launch<1, 2>(g, rows, s); break;
+        case 14: e = launch<1, 4>(g, rows, s); break;
+        case 21: e = launch<2, 1>(g, rows, s); break;
+        case 22: e = launch<2, 2>(g, rows, s); break;
+        default: e = launch<2, 4>(g, rows, s); break;
+        }
+        if (e != hipSuccess)
+            return e;
+    }
+    return hipSuccess;
+}
