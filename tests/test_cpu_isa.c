@@ -301,6 +301,69 @@ START_TEST(gemm_levels) {
 }
 END_TEST
 
+/* Quotients y / scale that land within a few f32 ulp of a rounding boundary
+ * between two fp8 codes (every midpoint of each fp8 type, and the fp8
+ * subnormal range), for scales that are not powers of two: the SIMD
+ * encoders skip the division except next to those boundaries, so each code
+ * is checked against the codec applied to the IEEE f32 quotient. */
+static void check_near_boundaries(int level, fp8f_dtype fp8) {
+    static const float amaxes[] = {1.0f, 3.14159274f, 0.0123456791f, 97.3000031f, 1.37e-6f,
+                                   5.55e+12f};
+    fp8f_ctx *ctx = ctx_at(level, fp8);
+    const float fmax = fp8f_fp8_max(fp8);
+    enum { OFFSETS = 13, MAXCOLS = 128 * 2 * OFFSETS * 2 + 1 };
+    float *row = xmalloc(sizeof(float) * MAXCOLS);
+    uint8_t *codes = xmalloc(MAXCOLS);
+    for (size_t ai = 0; ai < sizeof amaxes / sizeof *amaxes; ai++) {
+        const float amax = amaxes[ai];
+        /* the scale the library documents: amax / fp8 max (DESIGN.md) */
+        const float scale = fmaxf(amax / fmax, 1.0f / (fmax * 512.0f));
+        int64_t n = 0;
+        row[n++] = amax;
+        for (unsigned c = 0; c < 0x7f; c++) {
+            const float lo = fp8f_decode_fp8(fp8, (uint8_t)c),
+                        hi = fp8f_decode_fp8(fp8, (uint8_t)(c + 1));
+            if (isnan(hi) || hi >= fmax)
+                break;
+            const float mid = (lo + hi) / 2.0f; /* exact: 4 significant bits */
+            for (int sign = 0; sign < 2; sign++) {
+                float v = mid * scale;
+                for (int d = 0; d < OFFSETS / 2; d++)
+                    v = nextafterf(v, 0.0f);
+                for (int d = 0; d < OFFSETS; d++, v = nextafterf(v, INFINITY))
+                    if (fabsf(v) <= amax)
+                        row[n++] = sign ? -v : v;
+            }
+        }
+        fp8f_tensor x = {row, FP8F_F32, 1, n, n};
+        float got_scale = 0.0f;
+        fp8f_qtensor q = {{codes, fp8, 1, n, n}, &got_scale, FP8F_QF_NONE};
+        ck_assert(fp8f_quant_per_token(ctx, &x, NULL, &q) == FP8F_OK);
+        ck_assert_msg(got_scale == scale, "[%s] amax %g: scale %.9g, expected %.9g",
+                      cpu_isa_name((enum cpu_isa)level), amax, got_scale, scale);
+        for (int64_t i = 0; i < n; i++) {
+            const uint8_t want = fp8f_encode_fp8(fp8, row[i] / scale);
+            ck_assert_msg(codes[i] == want,
+                          "[%s] %s amax %g: y %.9g (y / scale %.9g) -> code 0x%02x, expected "
+                          "0x%02x",
+                          cpu_isa_name((enum cpu_isa)level),
+                          fp8 == FP8F_E4M3FNUZ ? "fnuz" : "fn", amax, row[i], row[i] / scale,
+                          codes[i], want);
+        }
+    }
+    free(row);
+    free(codes);
+    fp8f_ctx_destroy(ctx);
+}
+
+START_TEST(encode_near_boundaries) {
+    if (skip_level(_i))
+        return;
+    check_near_boundaries(_i, FP8F_E4M3FN);
+    check_near_boundaries(_i, FP8F_E4M3FNUZ);
+}
+END_TEST
+
 START_TEST(isa_names_and_env) {
     for (int i = 0; i < CPU_ISA_COUNT; i++)
         ck_assert_int_eq(cpu_isa_from_name(cpu_isa_name((enum cpu_isa)i)), i);
@@ -340,6 +403,7 @@ static Suite *cpu_isa_suite(void) {
     tcase_add_test(tc, isa_names_and_env);
     tcase_add_loop_test(tc, norm_quant_levels, 0, CPU_ISA_COUNT);
     tcase_add_loop_test(tc, gemm_levels, 0, CPU_ISA_COUNT);
+    tcase_add_loop_test(tc, encode_near_boundaries, 0, CPU_ISA_COUNT);
     suite_add_tcase(s, tc);
     return s;
 }
