@@ -222,6 +222,21 @@ FP8F_API fp8f_status fp8f_prepare(fp8f_ctx *ctx, fp8f_quant_format fmt, const fp
                                   fp8f_tensor *dense_buf, fp8f_qtensor *quant_buf,
                                   fp8f_act *out);
 
+/** One decode step in one call: fp8f_prepare with FP8F_QF_FP8_PER_TOKEN
+ *  (add + RMSNorm of x with norm_weight, residual updated, into *quant_buf
+ *  on a backend with both capabilities, else into *dense_buf), then
+ *  fp8f_linear_ptpc of that activation with w into out (M x N). Same
+ *  numerics as the two calls. Every argument of both steps is validated
+ *  before anything is written; the steps are queued back to back on the
+ *  context's stream, with no host round trip between them. Only a device
+ *  failure in the second step (FP8F_E_DEVICE, FP8F_E_NOMEM) can leave the
+ *  first step's results (residual, buffer) written and out not. */
+FP8F_API fp8f_status fp8f_prepare_linear(fp8f_ctx *ctx, const fp8f_tensor *x,
+                                         fp8f_tensor *residual, const fp8f_tensor *norm_weight,
+                                         float eps, fp8f_tensor *dense_buf,
+                                         fp8f_qtensor *quant_buf, const fp8f_weight *w,
+                                         fp8f_tensor *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -105,9 +105,9 @@ static int64_t act_rows(const fp8f_act *a) {
     return a->kind == FP8F_ACT_DENSE ? a->dense.rows : a->quant.q.rows;
 }
 
-fp8f_status fp8f_linear_ptpc(fp8f_ctx *ctx, const fp8f_act *a, const fp8f_weight *w,
-                             fp8f_tensor *out) {
-    CHECK(check_ctx(ctx));
+/* Everything fp8f_linear_ptpc checks, in its order. */
+static fp8f_status check_linear(fp8f_ctx *ctx, const fp8f_act *a, const fp8f_weight *w,
+                                const fp8f_tensor *out) {
     if (!w)
         return fp8f__fail(ctx, FP8F_E_INVALID, "weight is NULL");
     if (w->ctx != ctx)
@@ -138,30 +138,35 @@ fp8f_status fp8f_linear_ptpc(fp8f_ctx *ctx, const fp8f_act *a, const fp8f_weight
                               "picks the dense path on this backend",
                               ctx->be.ops->name);
     }
+    return FP8F_OK;
+}
+
+fp8f_status fp8f_linear_ptpc(fp8f_ctx *ctx, const fp8f_act *a, const fp8f_weight *w,
+                             fp8f_tensor *out) {
+    CHECK(check_ctx(ctx));
+    CHECK(check_linear(ctx, a, w, out));
     return ctx->be.ops->linear_ptpc(&ctx->be, a, &w->desc, out);
 }
 
-fp8f_status fp8f_prepare(fp8f_ctx *ctx, fp8f_quant_format fmt, const fp8f_tensor *x,
-                         fp8f_tensor *residual, const fp8f_tensor *weight, float eps,
-                         fp8f_tensor *dense_buf, fp8f_qtensor *quant_buf, fp8f_act *out) {
+/* Everything fp8f_prepare checks; *act is the activation it will hand over
+ * (pointing into the buffer of the path taken), not yet computed. */
+static fp8f_status check_prepare(fp8f_ctx *ctx, fp8f_quant_format fmt, const fp8f_tensor *x,
+                                 const fp8f_tensor *residual, const fp8f_tensor *weight, float eps,
+                                 const fp8f_tensor *dense_buf, const fp8f_qtensor *quant_buf,
+                                 fp8f_act *act) {
     const unsigned both = FP8F_CAP_FUSED_NORM_QUANT | FP8F_CAP_QUANTIZED_INPUT;
-    CHECK(check_ctx(ctx));
     if (!fp8f_quant_format_name(fmt))
         return fp8f__fail(ctx, FP8F_E_INVALID, "fmt has an unknown value (%d)", (int)fmt);
-    if (!out)
-        return fp8f__fail(ctx, FP8F_E_INVALID, "out is NULL");
     CHECK(check_norm_inputs(ctx, x, residual, weight, eps));
-    int fused = (ctx->be.ops->caps & both) == both && fmt == FP8F_QF_FP8_PER_TOKEN;
-    if (fused) {
+    if ((ctx->be.ops->caps & both) == both && fmt == FP8F_QF_FP8_PER_TOKEN) {
         if (!quant_buf)
             return fp8f__fail(ctx, FP8F_E_INVALID,
                               "quant_buf is NULL but the fused path is taken (fmt "
                               "\"fp8_per_token\" on the %s backend)",
                               ctx->be.ops->name);
         CHECK(check_quant_out(ctx, x, quant_buf, "quant_buf"));
-        CHECK(ctx->be.ops->rmsnorm_quant(&ctx->be, x, residual, weight, eps, NULL, quant_buf));
-        quant_buf->format = FP8F_QF_FP8_PER_TOKEN;
-        *out = (fp8f_act){.kind = FP8F_ACT_QUANTIZED, .quant = *quant_buf};
+        *act = (fp8f_act){.kind = FP8F_ACT_QUANTIZED, .quant = *quant_buf};
+        act->quant.format = FP8F_QF_FP8_PER_TOKEN;
     } else {
         if (!dense_buf)
             return fp8f__fail(ctx, FP8F_E_INVALID,
@@ -169,8 +174,45 @@ fp8f_status fp8f_prepare(fp8f_ctx *ctx, fp8f_quant_format fmt, const fp8f_tensor
                               "%s backend)",
                               fp8f_quant_format_name(fmt), ctx->be.ops->name);
         CHECK(check_dense_out(ctx, x, dense_buf, "dense_buf"));
-        CHECK(ctx->be.ops->rmsnorm(&ctx->be, x, residual, weight, eps, dense_buf));
-        *out = (fp8f_act){.kind = FP8F_ACT_DENSE, .dense = *dense_buf};
+        *act = (fp8f_act){.kind = FP8F_ACT_DENSE, .dense = *dense_buf};
     }
     return FP8F_OK;
+}
+
+/* The prepare step on checked arguments; `act` from check_prepare. */
+static fp8f_status run_prepare(fp8f_ctx *ctx, const fp8f_tensor *x, fp8f_tensor *residual,
+                               const fp8f_tensor *weight, float eps, fp8f_qtensor *quant_buf,
+                               fp8f_act *act) {
+    if (act->kind == FP8F_ACT_QUANTIZED) {
+        CHECK(ctx->be.ops->rmsnorm_quant(&ctx->be, x, residual, weight, eps, NULL, &act->quant));
+        quant_buf->format = FP8F_QF_FP8_PER_TOKEN;
+        return FP8F_OK;
+    }
+    return ctx->be.ops->rmsnorm(&ctx->be, x, residual, weight, eps, &act->dense);
+}
+
+fp8f_status fp8f_prepare(fp8f_ctx *ctx, fp8f_quant_format fmt, const fp8f_tensor *x,
+                         fp8f_tensor *residual, const fp8f_tensor *weight, float eps,
+                         fp8f_tensor *dense_buf, fp8f_qtensor *quant_buf, fp8f_act *out) {
+    CHECK(check_ctx(ctx));
+    if (!out)
+        return fp8f__fail(ctx, FP8F_E_INVALID, "out is NULL");
+    fp8f_act act;
+    CHECK(check_prepare(ctx, fmt, x, residual, weight, eps, dense_buf, quant_buf, &act));
+    CHECK(run_prepare(ctx, x, residual, weight, eps, quant_buf, &act));
+    *out = act;
+    return FP8F_OK;
+}
+
+fp8f_status fp8f_prepare_linear(fp8f_ctx *ctx, const fp8f_tensor *x, fp8f_tensor *residual,
+                                const fp8f_tensor *norm_weight, float eps, fp8f_tensor *dense_buf,
+                                fp8f_qtensor *quant_buf, const fp8f_weight *w, fp8f_tensor *out) {
+    CHECK(check_ctx(ctx));
+    fp8f_act act;
+    CHECK(check_prepare(ctx, FP8F_QF_FP8_PER_TOKEN, x, residual, norm_weight, eps, dense_buf,
+                        quant_buf, &act));
+    CHECK(check_linear(ctx, &act, w, out));
+    /* both steps are queued on the context's stream: no host round trip */
+    CHECK(run_prepare(ctx, x, residual, norm_weight, eps, quant_buf, &act));
+    return ctx->be.ops->linear_ptpc(&ctx->be, &act, &w->desc, out);
 }

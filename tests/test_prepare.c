@@ -6,7 +6,9 @@
  * not taken may be NULL and is never written; a missing buffer of the path
  * taken is FP8F_E_INVALID with nothing written. The results match the
  * reference and the residual is updated exactly once. The activation that
- * prepare returns feeds fp8f_linear_ptpc on both backends.
+ * prepare returns feeds fp8f_linear_ptpc on both backends, and
+ * fp8f_prepare_linear (both steps in one call) gives the same results and
+ * validates both steps before writing anything.
  */
 #include <check.h>
 #include <math.h>
@@ -273,7 +275,11 @@ END_TEST
 
 /* prepare -> linear_ptpc: the fused activation on the reference and the
  * dense one on the CPU both give the layer's output. */
+/* The activation of fp8f_prepare feeds fp8f_linear_ptpc on both backends
+ * (_i = 0), and fp8f_prepare_linear does both in one call with the same
+ * results (_i = 1), against the reference of the layer. */
 START_TEST(feeds_the_gemm) {
+    const int one_call = _i;
     fp8f_ctx *ref = ref_ctx_create(FP8F_F32);
     fp8f_ctx *cpu = tu_ctx_create_on(FP8F_BACKEND_CPU, FP8F_F32);
     fp8f_ctx *ctxs[2] = {ref, cpu};
@@ -294,14 +300,28 @@ START_TEST(feeds_the_gemm) {
         tu_buf_upload(ws);
         fp8f_weight *w = NULL;
         ck_assert_int_eq(fp8f_weight_create(ctx, &wq->t, ws->dev, NULL, &w), FP8F_OK);
-        fp8f_act act;
-        ck_assert_int_eq(step_run(s, FP8F_QF_FP8_PER_TOKEN, 1, 1, &act), FP8F_OK);
-        ck_assert_int_eq(act.kind, b == 0 ? FP8F_ACT_QUANTIZED : FP8F_ACT_DENSE);
         outs[b] = tu_tensor_new(ctx, FP8F_F32, ROWS, n, 0);
-        fp8f_status st = fp8f_linear_ptpc(ctx, &act, w, &outs[b]->t);
+        fp8f_status st;
+        if (one_call) {
+            st = fp8f_prepare_linear(ctx, &s->x->t, &s->res->t, &s->w->t, 1e-6f,
+                                     &s->dense_buf->t, &s->quant_buf->qt, w, &outs[b]->t);
+            /* the path fp8f_prepare would take, and nothing else written */
+            ck_assert_msg(b == 0 ? tu_untouched(s->dense_buf) : tu_qtensor_untouched(s->quant_buf),
+                          "%s: the buffer of the path not taken was written",
+                          fp8f_ctx_backend_name(ctx));
+            ck_assert_int_eq(s->quant_buf->qt.format,
+                             b == 0 ? FP8F_QF_FP8_PER_TOKEN : FP8F_QF_NONE);
+        } else {
+            fp8f_act act;
+            ck_assert_int_eq(step_run(s, FP8F_QF_FP8_PER_TOKEN, 1, 1, &act), FP8F_OK);
+            ck_assert_int_eq(act.kind, b == 0 ? FP8F_ACT_QUANTIZED : FP8F_ACT_DENSE);
+            st = fp8f_linear_ptpc(ctx, &act, w, &outs[b]->t);
+        }
         ck_assert_msg(st == FP8F_OK, "%s: %s: %s", fp8f_ctx_backend_name(ctx),
                       fp8f_status_str(st), fp8f_last_error(ctx));
+        check_residual_once(s, one_call ? "fp8f_prepare_linear" : "fp8f_prepare");
         tu_download(outs[b]);
+        ck_assert_msg(tu_outside_is_sentinel(outs[b]), "out written outside its elements");
         if (b == 0) {
             /* the reference of the layer: quantized y times the weight; the
              * CPU quantizes its f32 y, whose codes may be one step away where
@@ -359,6 +379,83 @@ START_TEST(feeds_the_gemm) {
 }
 END_TEST
 
+/* fp8f_prepare_linear validates both steps before the first one runs: a
+ * weight that does not fit the activation, a weight of another context, an
+ * output of the wrong shape or a missing buffer leave the residual, both
+ * buffers and out untouched. */
+START_TEST(prepare_linear_errors) {
+    fp8f_ctx *ref = ref_ctx_create(FP8F_F32), *other = ref_ctx_create(FP8F_F32);
+    step *s = step_new(ref, FP8F_BF16, 3700);
+    tu_rng rng;
+    tu_rng_seed(&rng, 3701);
+    fp8f_weight *w_ok = NULL, *w_k = NULL, *w_other = NULL;
+    tu_tensor *wq = tu_tensor_new(ref, FP8F_E4M3FN, 9, H, 0),
+              *wq_k = tu_tensor_new(ref, FP8F_E4M3FN, 9, H + 1, 0),
+              *wq_o = tu_tensor_new(other, FP8F_E4M3FN, 9, H, 0);
+    tu_buf *ws = tu_buf_new(ref, 9 * sizeof(float)), *ws_o = tu_buf_new(other, 9 * sizeof(float));
+    for (int j = 0; j < 9; j++) {
+        tu_buf_set_f32(ws, (size_t)j, 0.01f);
+        tu_buf_set_f32(ws_o, (size_t)j, 0.01f);
+    }
+    tu_buf_upload(ws);
+    tu_buf_upload(ws_o);
+    tu_fill_normal(wq, &rng, 1.0);
+    tu_fill_normal(wq_k, &rng, 1.0);
+    tu_fill_normal(wq_o, &rng, 1.0);
+    ck_assert_int_eq(fp8f_weight_create(ref, &wq->t, ws->dev, NULL, &w_ok), FP8F_OK);
+    ck_assert_int_eq(fp8f_weight_create(ref, &wq_k->t, ws->dev, NULL, &w_k), FP8F_OK);
+    ck_assert_int_eq(fp8f_weight_create(other, &wq_o->t, ws_o->dev, NULL, &w_other), FP8F_OK);
+    tu_tensor *out = tu_tensor_new(ref, FP8F_BF16, ROWS, 9, 0),
+              *out_bad = tu_tensor_new(ref, FP8F_BF16, ROWS, 8, 0);
+    struct {
+        const char *what;
+        const fp8f_weight *w;
+        tu_tensor *out;
+        int with_quant;
+        fp8f_status want;
+    } cases[] = {
+        {"weight K != H", w_k, out, 1, FP8F_E_INVALID},
+        {"weight of another context", w_other, out, 1, FP8F_E_INVALID},
+        {"NULL weight", NULL, out, 1, FP8F_E_INVALID},
+        {"out of N - 1 columns", w_ok, out_bad, 1, FP8F_E_INVALID},
+        {"quant_buf NULL on the fused path", w_ok, out, 0, FP8F_E_INVALID},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        fp8f_status st = fp8f_prepare_linear(ref, &s->x->t, &s->res->t, &s->w->t, 1e-6f,
+                                             &s->dense_buf->t,
+                                             cases[i].with_quant ? &s->quant_buf->qt : NULL,
+                                             cases[i].w, &cases[i].out->t);
+        ck_assert_msg(st == cases[i].want, "%s: %s (%s)", cases[i].what, fp8f_status_str(st),
+                      fp8f_last_error(ref));
+        ck_assert_msg(strlen(fp8f_last_error(ref)) > 0, "%s: no message", cases[i].what);
+        ck_assert_msg(tu_untouched(s->res) && tu_untouched(s->dense_buf) &&
+                          tu_qtensor_untouched(s->quant_buf) && tu_untouched(cases[i].out),
+                      "%s: something was written", cases[i].what);
+    }
+    ck_assert_int_eq(fp8f_prepare_linear(NULL, &s->x->t, &s->res->t, &s->w->t, 1e-6f, NULL,
+                                         &s->quant_buf->qt, w_ok, &out->t),
+                     FP8F_E_INVALID);
+    /* and the same arguments, corrected, work */
+    ck_assert_int_eq(fp8f_prepare_linear(ref, &s->x->t, &s->res->t, &s->w->t, 1e-6f, NULL,
+                                         &s->quant_buf->qt, w_ok, &out->t),
+                     FP8F_OK);
+    check_residual_once(s, "fp8f_prepare_linear after refusals");
+    fp8f_weight_destroy(w_ok);
+    fp8f_weight_destroy(w_k);
+    fp8f_weight_destroy(w_other);
+    tu_tensor_free(wq);
+    tu_tensor_free(wq_k);
+    tu_tensor_free(wq_o);
+    tu_tensor_free(out);
+    tu_tensor_free(out_bad);
+    tu_buf_free(ws);
+    tu_buf_free(ws_o);
+    step_free(s);
+    fp8f_ctx_destroy(ref);
+    fp8f_ctx_destroy(other);
+}
+END_TEST
+
 static Suite *prepare_suite(void) {
     Suite *s = suite_create("prepare");
     TCase *tc = tu_tcase("paths");
@@ -372,7 +469,8 @@ static Suite *prepare_suite(void) {
     tcase_add_test(tc, bad_buffer_of_path_taken);
     suite_add_tcase(s, tc);
     tc = tu_tcase("gemm");
-    tcase_add_test(tc, feeds_the_gemm);
+    tcase_add_loop_test(tc, feeds_the_gemm, 0, 2);
+    tcase_add_test(tc, prepare_linear_errors);
     suite_add_tcase(s, tc);
     return s;
 }

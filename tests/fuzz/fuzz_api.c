@@ -944,6 +944,69 @@ done:
     free_tensor(&out);
 }
 
+/* fp8f_prepare_linear: the arguments of both steps, all validated before
+ * the first one writes. The contexts are CPU ones (no fused capability),
+ * so the activation goes through dense_buf. */
+static void op_prepare_linear(fz_bytes *b) {
+    int si = (int)fz_pick(b, 2);
+    if (!g_w[si].w)
+        op_weight_create(b, si, 1);
+    fz_op = "fp8f_prepare_linear";
+    wslot *s = &g_w[si];
+    int ci;
+    fp8f_ctx *ctx = gen_ctx(b, &ci);
+    if (fz_pick(b, 4) != 0) /* mostly the weight's own context */
+        ctx = g_ctx[s->ci], ci = s->ci;
+    const fp8f_weight *w = fz_mutation(b) == 1 ? NULL : s->w;
+    int64_t m = fz_pick(b, 10), h = s->k;
+    if (fz_mutation(b) == 1) /* an activation width that is not the weight's K */
+        h = 1 + fz_pick(b, 70);
+    norm_args n;
+    gen_norm(b, &n, m, h);
+    targ dense;
+    gen_tensor(b, &dense, "dense_buf", FLOATS, float_types[fz_pick(b, 3)], m, h);
+    qarg quant;
+    gen_qtensor(b, &quant, "quant_buf.q", ctx_fp8(ci < 0 ? 0 : ci), m, h, fz_pick(b, 2));
+    int pass_dense = fz_pick(b, 8) != 0, pass_quant = fz_pick(b, 4) == 0;
+    targ out;
+    gen_tensor(b, &out, "out", FLOATS, float_types[fz_pick(b, 3)], m, s->n);
+
+    int taken_bad = !pass_dense || tensor_bad(&dense, FLOATS) || !same_shape(&n.x, &dense);
+    int other_bad = pass_quant && (qtensor_bad(&quant) || !same_shape(&n.x, &quant.q));
+    int bad = !ctx || norm_bad(&n) || taken_bad || !w || ci != s->ci ||
+              n.x.t.cols != s->k || tensor_bad(&out, FLOATS) || out.t.rows != n.x.t.rows ||
+              out.t.cols != s->n;
+    int backed = norm_backed(&n) && dense.backed && out.backed;
+    if (!bad && !backed)
+        goto done;
+    fz_args[0] = '\0';
+    describe_text("ctx=%g ", ci);
+    describe_text("weight-ctx=%g ", s->ci);
+    describe_text("weight-null=%g ", !w);
+    describe_text("N=%g ", (double)s->n);
+    describe_text("K=%g ", (double)s->k);
+    describe_norm(&n);
+    describe("dense_buf", !pass_dense, &dense.t);
+    describe_q(&quant, NULL);
+    describe_text("pass_quant=%g ", pass_quant);
+    describe_t(&out);
+    regions R = {.n = 0};
+    norm_regions(&R, &n);
+    add_out(&R, &dense);
+    add_qin(&R, &quant);
+    add_out(&R, &out);
+    snapshot(&R);
+    fp8f_status st = fp8f_prepare_linear(ctx, tp(&n.x), n.has_res ? tp(&n.res) : NULL, tp(&n.w),
+                                         n.eps, pass_dense ? tp(&dense) : NULL,
+                                         pass_quant ? qp(&quant) : NULL, w, tp(&out));
+    verdict(ctx, st, bad ? FP8F_E_INVALID : FP8F_OK, other_bad, &R);
+done:
+    free_norm(&n);
+    free_tensor(&dense);
+    free_qtensor(&quant);
+    free_tensor(&out);
+}
+
 /* ---- contexts, memory, the small functions ------------------------------ */
 
 static void op_ctx_create(fz_bytes *b) {
@@ -1131,7 +1194,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fz_bytes b = {data, size};
     g_rng = 0x9E3779B97F4A7C15ull ^ fz_u32(&b);
     for (int i = 0; i < 8 && b.n > 0; i++) {
-        switch (fz_pick(&b, 10)) {
+        switch (fz_pick(&b, 11)) {
         case 0:
             op_rmsnorm(&b);
             break;
@@ -1156,6 +1219,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             break;
         case 8:
             op_mem(&b);
+            break;
+        case 9:
+            op_prepare_linear(&b);
             break;
         default:
             op_misc(&b);
