@@ -303,9 +303,9 @@ END_TEST
 
 /* Quotients y / scale that land within a few f32 ulp of a rounding boundary
  * between two fp8 codes (every midpoint of each fp8 type, and the fp8
- * subnormal range), for scales that are not powers of two: the SIMD
- * encoders skip the division except next to those boundaries, so each code
- * is checked against the codec applied to the IEEE f32 quotient. */
+ * subnormal range), for scales that are not powers of two: each code must
+ * be the codec's of the IEEE f32 quotient, so a SIMD encoder that divides
+ * approximately (a reciprocal, a multiply) fails here. */
 static void check_near_boundaries(int level, fp8f_dtype fp8) {
     static const float amaxes[] = {1.0f, 3.14159274f, 0.0123456791f, 97.3000031f, 1.37e-6f,
                                    5.55e+12f};

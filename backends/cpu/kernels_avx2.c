@@ -192,31 +192,13 @@ INL __m256i encode8(__m256 v, int fnuz) {
     return res;
 }
 
-/* y / s, bit-exact where the code depends on it, mostly without dividing:
- * the reasoning of quotient16 in kernels_avx512_inl.h. The masks are built
- * with signed compares (abs bits are non-negative; off is in
- * [-0x7fffc, 0x80003]). */
-INL __m256 quotient8(__m256 y, __m256 r, __m256 s, __m256i min_normal_bits) {
-    __m256 q = _mm256_mul_ps(y, r);
-    __m256i a = _mm256_and_si256(_mm256_castps_si256(q), _mm256_set1_epi32(0x7fffffff));
-    __m256i off = _mm256_sub_epi32(_mm256_and_si256(a, _mm256_set1_epi32(0xfffff)),
-                                   _mm256_set1_epi32(0x80000 - 4));
-    __m256i near = _mm256_andnot_si256(_mm256_cmpgt_epi32(off, _mm256_set1_epi32(8)),
-                                       _mm256_cmpgt_epi32(off, _mm256_set1_epi32(-1)));
-    near = _mm256_or_si256(near, _mm256_cmpgt_epi32(min_normal_bits, a));
-    if (!_mm256_testz_si256(near, near))
-        q = _mm256_blendv_ps(q, _mm256_div_ps(y, s), _mm256_castsi256_ps(near));
-    return q;
-}
-
 static void row_encode(const float *y, int64_t n, float scale, fp8f_dtype fp8, uint8_t *q) {
-    const __m256 s = _mm256_set1_ps(scale), r = _mm256_set1_ps(1.0f / scale);
+    const __m256 s = _mm256_set1_ps(scale);
     const int fnuz = fp8 == FP8F_E4M3FNUZ;
-    const __m256i minn = _mm256_set1_epi32((127 + 1 - (fnuz ? 8 : 7)) << 23);
     int64_t c = 0;
     for (; c + 16 <= n; c += 16) {
-        __m256i a = encode8(quotient8(_mm256_loadu_ps(y + c), r, s, minn), fnuz);
-        __m256i b = encode8(quotient8(_mm256_loadu_ps(y + c + 8), r, s, minn), fnuz);
+        __m256i a = encode8(_mm256_div_ps(_mm256_loadu_ps(y + c), s), fnuz);
+        __m256i b = encode8(_mm256_div_ps(_mm256_loadu_ps(y + c + 8), s), fnuz);
         __m256i w = _mm256_permute4x64_epi64(_mm256_packus_epi32(a, b), 0xD8);
         __m128i bytes = _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
         _mm_storeu_si128((__m128i *)(q + c), bytes);

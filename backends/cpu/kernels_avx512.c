@@ -104,19 +104,18 @@ float cpu_avx512_row_amax(const void *x, fp8f_dtype xt, float *y, int64_t n) {
 }
 
 void cpu_avx512_row_encode(const float *y, int64_t n, float scale, fp8f_dtype fp8, uint8_t *q) {
-    const __m512 s = _mm512_set1_ps(scale), r = _mm512_set1_ps(1.0f / scale);
+    const __m512 s = _mm512_set1_ps(scale);
     const int fnuz = fp8 == FP8F_E4M3FNUZ;
-    const __m512i minn = fp8_min_normal_bits16(fnuz);
     int64_t c = 0;
     for (; c + 32 <= n; c += 32) {
-        __m512i a = encode16(quotient16(_mm512_loadu_ps(y + c), r, s, minn), fnuz);
-        __m512i b = encode16(quotient16(_mm512_loadu_ps(y + c + 16), r, s, minn), fnuz);
+        __m512i a = encode16(_mm512_div_ps(_mm512_loadu_ps(y + c), s), fnuz);
+        __m512i b = encode16(_mm512_div_ps(_mm512_loadu_ps(y + c + 16), s), fnuz);
         __m128i qa = _mm512_cvtepi32_epi8(a), qb = _mm512_cvtepi32_epi8(b);
         _mm256_storeu_si256((__m256i *)(q + c), _mm256_set_m128i(qb, qa));
     }
     for (; c < n; c += 16) {
         const __mmask16 m = tail_mask16(n - c);
-        __m512i a = encode16(quotient16(_mm512_maskz_loadu_ps(m, y + c), r, s, minn), fnuz);
+        __m512i a = encode16(_mm512_div_ps(_mm512_maskz_loadu_ps(m, y + c), s), fnuz);
         _mm512_mask_cvtepi32_storeu_epi8(q + c, m, a);
     }
 }

@@ -103,31 +103,6 @@ AVX512_INLINE __m512i encode16(__m512 v, int fnuz) {
     return res;
 }
 
-/* y / s for 16 lanes, bit-exact with the IEEE division where the fp8 code
- * depends on it, mostly without dividing: q = y * r with r = RN(1 / s) is
- * within 3 ulp of RN(y / s) (two roundings of relative size <= 2^-24 each),
- * and a few ulp can change the code only next to a rounding boundary
- * between two codes: an fp8-normal value whose low 20 bits are within 4 of
- * the midpoint 0x80000, or anything below the smallest fp8 normal
- * (`min_normal_bits`, where the codes are 2^-9 apart and zero lives). Only
- * those (rare) lanes divide. NaN and Inf behave as in the division. */
-AVX512_INLINE __m512 quotient16(__m512 y, __m512 r, __m512 s, __m512i min_normal_bits) {
-    __m512 q = _mm512_mul_ps(y, r);
-    __m512i a = _mm512_and_si512(_mm512_castps_si512(q), _mm512_set1_epi32(0x7fffffff));
-    __m512i off = _mm512_sub_epi32(_mm512_and_si512(a, _mm512_set1_epi32(0xfffff)),
-                                   _mm512_set1_epi32(0x80000 - 4));
-    __mmask16 near = _mm512_cmple_epu32_mask(off, _mm512_set1_epi32(8)) |
-                     _mm512_cmplt_epu32_mask(a, min_normal_bits);
-    if (near)
-        q = _mm512_mask_div_ps(q, near, y, s);
-    return q;
-}
-
-/* The bits of the smallest fp8 normal (2^-6 in e4m3fn, 2^-7 in e4m3fnuz). */
-AVX512_INLINE __m512i fp8_min_normal_bits16(int fnuz) {
-    return _mm512_set1_epi32((127 + 1 - (fnuz ? 8 : 7)) << 23);
-}
-
 /* The GEMM epilogue of 16 columns of one row: ((acc * post) * sa) * sw
  * (+ bias), stored in the output dtype; `post` undoes a power-of-two
  * pre-scaling of the operands (exact). */
