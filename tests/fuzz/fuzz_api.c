@@ -869,17 +869,28 @@ done:
     fg_free(&scale);
 }
 
-static void op_linear(fz_bytes *b) {
+/* The weight of a GEMM call (created plain first where its slot is empty),
+ * the context to call with (mostly the weight's own) and the weight pointer
+ * to pass (sometimes NULL). Sets fz_op to `op`. */
+static wslot *gen_gemm_weight(fz_bytes *b, const char *op, fp8f_ctx **ctx, int *ci,
+                              const fp8f_weight **w) {
     int si = (int)fz_pick(b, 2);
     if (!g_w[si].w)
         op_weight_create(b, si, 1);
-    fz_op = "fp8f_linear_ptpc";
+    fz_op = op;
     wslot *s = &g_w[si];
-    int ci;
-    fp8f_ctx *ctx = gen_ctx(b, &ci);
+    *ctx = gen_ctx(b, ci);
     if (fz_pick(b, 4) != 0) /* mostly the weight's own context */
-        ctx = g_ctx[s->ci], ci = s->ci;
-    const fp8f_weight *w = fz_mutation(b) == 1 ? NULL : s->w;
+        *ctx = g_ctx[s->ci], *ci = s->ci;
+    *w = fz_mutation(b) == 1 ? NULL : s->w;
+    return s;
+}
+
+static void op_linear(fz_bytes *b) {
+    int ci;
+    fp8f_ctx *ctx;
+    const fp8f_weight *w;
+    wslot *s = gen_gemm_weight(b, "fp8f_linear_ptpc", &ctx, &ci, &w);
     int64_t m = fz_pick(b, 10), k = s->k, n = s->n;
     if (m == 9)
         m = 9 + fz_pick(b, 40);
@@ -948,16 +959,10 @@ done:
  * the first one writes. The contexts are CPU ones (no fused capability),
  * so the activation goes through dense_buf. */
 static void op_prepare_linear(fz_bytes *b) {
-    int si = (int)fz_pick(b, 2);
-    if (!g_w[si].w)
-        op_weight_create(b, si, 1);
-    fz_op = "fp8f_prepare_linear";
-    wslot *s = &g_w[si];
     int ci;
-    fp8f_ctx *ctx = gen_ctx(b, &ci);
-    if (fz_pick(b, 4) != 0) /* mostly the weight's own context */
-        ctx = g_ctx[s->ci], ci = s->ci;
-    const fp8f_weight *w = fz_mutation(b) == 1 ? NULL : s->w;
+    fp8f_ctx *ctx;
+    const fp8f_weight *w;
+    wslot *s = gen_gemm_weight(b, "fp8f_prepare_linear", &ctx, &ci, &w);
     int64_t m = fz_pick(b, 10), h = s->k;
     if (fz_mutation(b) == 1) /* an activation width that is not the weight's K */
         h = 1 + fz_pick(b, 70);
