@@ -12,6 +12,8 @@
  *   quant           per-token fp8 of x
  *   gemm            PTPC GEMM: (q, scale) activation on a backend with
  *                   FP8F_CAP_QUANTIZED_INPUT, else the dense activation
+ *   decode_step     fp8f_prepare_linear: add + RMSNorm + quant of x (H = K)
+ *                   and the GEMM, in one call (--gemm-m, --n, --k)
  *
  * Timing. Every case is warmed up, then repeated; the median is reported
  * with the 10th and 90th percentiles. On a GPU backend two numbers:
@@ -45,8 +47,11 @@
 
 #define MAX_LIST 64
 
-enum op { OP_ANQ, OP_AN, OP_Q, OP_GEMM, OP_COUNT };
-static const char *const op_names[OP_COUNT] = {"add_norm_quant", "add_norm", "quant", "gemm"};
+enum op { OP_ANQ, OP_AN, OP_Q, OP_GEMM, OP_STEP, OP_COUNT };
+static const char *const op_names[OP_COUNT] = {"add_norm_quant", "add_norm", "quant", "gemm",
+                                               "decode_step"};
+/* Operations shaped by (M, N, K): the GEMM and the decode step around it. */
+static int gemm_like(enum op op) { return op == OP_GEMM || op == OP_STEP; }
 
 struct opts {
     int backends[2], nbackends;
@@ -155,6 +160,7 @@ static void *dev_random(fp8f_ctx *ctx, fp8f_dtype t, size_t elems, double lo, do
 struct set {
     fp8f_tensor x, r, out, q;
     float *scale;
+    fp8f_tensor dense; /* decode_step's dense_buf (backends without the fused path) */
 };
 
 struct bcase {
@@ -178,6 +184,8 @@ static size_t set_bytes(const struct bcase *c) {
         return mh * 3 * es;
     case OP_Q:
         return mh * (es + 1) + (size_t)c->m * 4;
+    case OP_STEP:
+        return (size_t)(c->m * c->k) * (1 + 3 * es) + (size_t)(c->m * c->n) * es;
     default:
         return (size_t)(c->m * c->k) * (1 + es) + (size_t)(c->m * c->n) * es;
     }
@@ -185,7 +193,7 @@ static size_t set_bytes(const struct bcase *c) {
 
 static void case_setup(struct bcase *c) {
     const size_t es = fp8f_dtype_size(c->dtype);
-    const int64_t cols = c->op == OP_GEMM ? c->k : c->h;
+    const int64_t cols = gemm_like(c->op) ? c->k : c->h;
     size_t sb = set_bytes(c);
     /* rotate over >= 192 MB (4x an H100's L2) where sets are small */
     c->nsets = (int)((192u << 20) / (sb ? sb : 1));
@@ -197,31 +205,35 @@ static void case_setup(struct bcase *c) {
         const size_t mk = (size_t)(c->m * cols);
         s->x = (fp8f_tensor){dev_random(c->ctx, c->dtype, mk, -2, 2), c->dtype, c->m, cols, cols};
         s->r = (fp8f_tensor){NULL, c->dtype, c->m, cols, cols};
-        if (c->op == OP_ANQ || c->op == OP_AN)
+        if (c->op == OP_ANQ || c->op == OP_AN || c->op == OP_STEP)
             s->r.data = dev_random(c->ctx, c->dtype, mk, -2, 2);
+        if (c->op == OP_STEP) {
+            s->dense = (fp8f_tensor){NULL, c->dtype, c->m, cols, cols};
+            check(c->ctx, fp8f_mem_alloc(c->ctx, mk * es + 1, &s->dense.data), "alloc");
+        }
         if (c->op == OP_AN) {
             s->out = (fp8f_tensor){NULL, c->dtype, c->m, cols, cols};
             check(c->ctx, fp8f_mem_alloc(c->ctx, mk * es + 1, &s->out.data), "alloc");
         }
-        if (c->op == OP_ANQ || c->op == OP_Q || c->op == OP_GEMM) {
+        if (c->op == OP_ANQ || c->op == OP_Q || gemm_like(c->op)) {
             s->q = (fp8f_tensor){NULL, c->fp8, c->m, cols, cols};
             check(c->ctx, fp8f_mem_alloc(c->ctx, mk + 1, &s->q.data), "alloc");
             check(c->ctx, fp8f_mem_alloc(c->ctx, (size_t)c->m * 4 + 4, (void **)&s->scale),
                   "alloc");
         }
-        if (c->op == OP_GEMM) {
+        if (gemm_like(c->op)) {
             s->out = (fp8f_tensor){NULL, c->dtype, c->m, c->n, c->n};
             check(c->ctx, fp8f_mem_alloc(c->ctx, (size_t)(c->m * c->n) * es + 1, &s->out.data),
                   "alloc");
             fp8f_qtensor qt = {s->q, s->scale, FP8F_QF_NONE};
-            if (c->m)
+            if (c->m && c->op == OP_GEMM)
                 check(c->ctx, fp8f_quant_per_token(c->ctx, &s->x, NULL, &qt), "quant");
         }
     }
-    if (c->op == OP_ANQ || c->op == OP_AN)
-        c->w = (fp8f_tensor){dev_random(c->ctx, c->dtype, (size_t)c->h, 0.5, 1.5), c->dtype, 1,
-                             c->h, c->h};
-    if (c->op == OP_GEMM) {
+    if (c->op == OP_ANQ || c->op == OP_AN || c->op == OP_STEP)
+        c->w = (fp8f_tensor){dev_random(c->ctx, c->dtype, (size_t)cols, 0.5, 1.5), c->dtype, 1,
+                             cols, cols};
+    if (gemm_like(c->op)) {
         void *wq = dev_random(c->ctx, c->fp8, (size_t)(c->n * c->k), 0, 0);
         float *ws = dev_random(c->ctx, FP8F_F32, (size_t)c->n, 1e-3, 2e-3);
         fp8f_tensor wt = {wq, c->fp8, c->n, c->k, c->k};
@@ -242,9 +254,12 @@ static void case_setup(struct bcase *c) {
     case OP_Q:
         c->bytes = mh * (es + 1.0) + 4.0 * c->m;
         break;
-    default:
+    default: /* the GEMM's bytes; the decode step also reads x and r and writes r */
         c->bytes = (double)c->m * c->k + 4.0 * c->m + (double)c->n * c->k + 4.0 * c->n +
                    (double)c->m * c->n * es;
+        if (c->op == OP_STEP)
+            c->bytes = (double)c->m * c->k * 3.0 * es + (double)c->k * es + 4.0 * c->n +
+                       (double)c->n * c->k + (double)c->m * c->n * es;
         c->flops = 2.0 * c->m * c->n * c->k;
         break;
     }
@@ -258,6 +273,7 @@ static void case_free(struct bcase *c) {
         fp8f_mem_free(c->ctx, s->out.data);
         fp8f_mem_free(c->ctx, s->q.data);
         fp8f_mem_free(c->ctx, s->scale);
+        fp8f_mem_free(c->ctx, s->dense.data);
     }
     fp8f_mem_free(c->ctx, c->w.data);
     fp8f_weight_destroy(c->weight);
@@ -276,6 +292,10 @@ static void case_call(struct bcase *c, int i) {
         break;
     case OP_Q:
         st = fp8f_quant_per_token(c->ctx, &s->x, NULL, &qt);
+        break;
+    case OP_STEP:
+        st = fp8f_prepare_linear(c->ctx, &s->x, &s->r, &c->w, 1e-6f, &s->dense, &qt, c->weight,
+                                 &s->out);
         break;
     default: {
         fp8f_act a;
@@ -454,22 +474,22 @@ static void report(const struct opts *o, const struct bcase *c, const char *back
                "\"median_us\": %.3f, \"p10_us\": %.3f, \"p90_us\": %.3f, \"reps\": %d, "
                "\"bytes\": %.0f, \"flops\": %.0f, \"gb_per_s\": %.2f, \"cfg\": ",
                first_record ? "" : ",", op_names[c->op], backend, mode, (long long)c->m,
-               (long long)(c->op == OP_GEMM ? 0 : c->h), (long long)(c->op == OP_GEMM ? c->n : 0),
-               (long long)(c->op == OP_GEMM ? c->k : 0), dtype_name(c->dtype),
+               (long long)(gemm_like(c->op) ? 0 : c->h), (long long)(gemm_like(c->op) ? c->n : 0),
+               (long long)(gemm_like(c->op) ? c->k : 0), dtype_name(c->dtype),
                dtype_name(c->fp8), r.med, r.p10, r.p90, r.reps, c->bytes, c->flops, gbs);
         json_str(cfg);
         printf("}");
         first_record = 0;
     } else {
         char shape[64];
-        if (c->op == OP_GEMM)
+        if (gemm_like(c->op))
             snprintf(shape, sizeof shape, "%lldx%lldx%lld", (long long)c->m, (long long)c->n,
                      (long long)c->k);
         else
             snprintf(shape, sizeof shape, "%lldx%lld", (long long)c->m, (long long)c->h);
         printf("%-15s %-4s %-5s %-18s %10.2f %10.2f %10.2f %9.1f", op_names[c->op], backend,
                mode, shape, r.med, r.p10, r.p90, gbs);
-        if (c->op == OP_GEMM)
+        if (gemm_like(c->op))
             printf(" %8.2f TF/s", c->flops / (r.med * 1e-6) / 1e12);
         if (*cfg)
             printf("  cfg %s", cfg);
@@ -555,7 +575,7 @@ static void peers_report(const struct opts *o, const struct bcase *c, struct res
 
 static void usage(void) {
     printf("usage: fp8fuse-bench [--backend cpu|hip|all] [--op add_norm_quant,add_norm,quant,"
-           "gemm|all]\n"
+           "gemm,decode_step|all]\n"
            "                     [--m LIST] [--h H] [--dtype bf16|f16|f32] [--fp8 fn|fnuz]\n"
            "                     [--gemm-m LIST] [--n N] [--k K] [--reps R] [--warmup W]\n"
            "                     [--batch B] [--rowcfg \"vpt,tpr,rows;...\"] [--json]\n"
@@ -602,20 +622,20 @@ static void run_backend(const struct opts *o, fp8f_backend_id id, const char *cf
         flusher_init(ctx, &f);
     for (int oi = 0; oi < o->nops; oi++) {
         const enum op op = (enum op)o->ops[oi];
-        const int nm = op == OP_GEMM ? o->ngemm_m : o->nm;
+        const int nm = gemm_like(op) ? o->ngemm_m : o->nm;
         for (int mi = 0; mi < nm; mi++) {
             struct bcase c;
             memset(&c, 0, sizeof c);
             c.ctx = ctx;
             c.op = op;
-            c.m = op == OP_GEMM ? o->gemm_m[mi] : o->m[mi];
+            c.m = gemm_like(op) ? o->gemm_m[mi] : o->m[mi];
             c.h = o->h;
             c.n = o->n;
             c.k = o->k;
             c.dtype = o->dtype;
             c.fp8 = fp8f_ctx_fp8_dtype(ctx);
             /* the CPU backend at large sizes: only what finishes in reasonable time */
-            if (!gpu && (double)c.m * (op == OP_GEMM ? (double)c.n * c.k / 64 : c.h) > 4e8)
+            if (!gpu && (double)c.m * (gemm_like(op) ? (double)c.n * c.k / 64 : c.h) > 4e8)
                 continue;
             bench_progress(&c); /* issue 4 */
             case_setup(&c);
@@ -627,7 +647,7 @@ static void run_backend(const struct opts *o, fp8f_backend_id id, const char *cf
             } else {
                 struct result hr = time_host(&c, o);
                 report(o, &c, bname, "host", cfg, hr);
-                if (bench_peers_on) /* issue 4 */
+                if (bench_peers_on && op != OP_STEP) /* issue 4 */
                     peers_report(o, &c, hr);
             }
             case_free(&c);

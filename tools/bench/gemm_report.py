@@ -17,12 +17,14 @@ def load_all(paths):
     recs = []
     for p in paths:
         with open(p) as f:
-            recs += [r for r in json.load(f) if r.get("op") == "gemm"]
+            recs += [r for r in json.load(f) if r.get("op") in ("gemm", "decode_step")]
     return recs
 
 
 def main():
     recs = load_all(sys.argv[1:])
+    steps = [r for r in recs if r["op"] == "decode_step"]
+    recs = [r for r in recs if r["op"] == "gemm"]
     peer = "torch-scaled_mm"
     ours = {r["backend"] for r in recs if r["backend"] != peer}
     ours = sorted(ours)[0] if ours else "hip"
@@ -67,6 +69,22 @@ def main():
                     elif m >= 1024 and ratio:
                         goals.append((f"{n}x{k} M={m}: ≥ 1.0× scaled_mm", f"{ratio:.2f}×",
                                       ratio >= 1.0))
+        print()
+    if steps:
+        sidx = {(r["mode"], r["n"], r["k"], r["m"]): r for r in steps}
+        print("## Decode step (fp8f_prepare_linear: add + RMSNorm + quant + GEMM) vs "
+              "`_scaled_mm` alone\n")
+        print("| mode | N x K | M | step µs | scaled_mm µs | scaled_mm / step |")
+        print("|---|---|---:|---:|---:|---:|")
+        for (mode, n, k, m), r in sorted(sidx.items()):
+            s = idx.get((peer, mode, n, k, m))
+            ratio = s["median_us"] / r["median_us"] if s else None
+            print(f"| {mode} | {n} x {k} | {m} | {r['median_us']:.2f} | "
+                  f"{s['median_us'] if s else float('nan'):.2f} | "
+                  f"{ratio if ratio else float('nan'):.2f} |")
+            if mode == "gpu" and ratio and m <= 16:
+                goals.append((f"{n}x{k} M={m}: decode step ≤ _scaled_mm alone",
+                              f"{ratio:.2f}×", ratio >= 1.0))
         print()
     if goals:
         print("## Goals (issue 6, gpu mode)\n")

@@ -172,7 +172,7 @@ gemm() {
     local ms=${GEMM_M:-1,4,16,64,128,1024} files=() nk n k
     for nk in ${GEMM_SHAPES:-14336x5120 5120x12288 24576x5120}; do
         n=${nk%x*} k=${nk#*x}
-        ./fp8fuse-bench --backend hip --op gemm --gemm-m "$ms" --n "$n" --k "$k" \
+        ./fp8fuse-bench --backend hip --op gemm,decode_step --gemm-m "$ms" --n "$n" --k "$k" \
             --reps "${GEMM_REPS:-50}" --json >"$OUT/gemm-$nk.json" 2>>"$LOG" || say "bench $nk failed"
         PYTHONUNBUFFERED=1 python3 tools/bench/torch_peers.py --ops gemm --gemm-m "$ms" \
             --n "$n" --k "$k" --reps "${GEMM_REPS:-50}" --json "$OUT/peers-$nk.json" \
