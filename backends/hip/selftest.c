@@ -422,6 +422,67 @@ static void run_gemm(int64_t m, int64_t n, int64_t k, fp8f_dtype w_fp8, fp8f_dty
     pair_free(&o);
 }
 
+/* fp8f_prepare_linear on the GPU (fused row kernel, then the GEMM on the
+ * (q, scale) it made) against the CPU (rmsnorm, then the GEMM quantizing
+ * the dense activation): out and the updated residual. */
+static void run_step(int64_t m, int64_t n, int64_t k) {
+    char what[96];
+    snprintf(what, sizeof what, "prepare_linear M=%lld N=%lld K=%lld", (long long)m, (long long)n,
+             (long long)k);
+    const fp8f_dtype fp8 = fp8f_ctx_fp8_dtype(gpu);
+    pair wq = pair_new(fp8, n, k, k), ws = pair_new(FP8F_F32, 1, n, n);
+    for (int64_t i = 0; i < n * k; i++) {
+        uint8_t code;
+        do
+            code = (uint8_t)rnd();
+        while (isnan(fp8f_decode_fp8(fp8, code)) || (fp8 == FP8F_E4M3FNUZ && (code & 0x7f) == 0x7f));
+        ((uint8_t *)wq.h.data)[i] = code;
+    }
+    for (int64_t i = 0; i < n; i++)
+        ((float *)ws.h.data)[i] = (float)(1e-3 * (1 + urand()));
+    pair x = pair_new(FP8F_BF16, m, k, k), r = pair_new(FP8F_BF16, m, k, k);
+    pair nw = pair_new(FP8F_BF16, 1, k, k), o = pair_new(FP8F_BF16, m, n, n);
+    pair dense = pair_new(FP8F_BF16, m, k, k), q = pair_new(fp8, m, k, k);
+    pair sc = pair_new(FP8F_F32, 1, m, m);
+    fill(&x, 0, 1.0);
+    fill(&r, 0, 1.0);
+    for (int64_t i = 0; i < k; i++)
+        fp8f_store_float(FP8F_BF16, nw.h.data, i, (float)(0.5 + urand()));
+    pair_up(&wq);
+    pair_up(&ws);
+    pair_up(&x);
+    pair_up(&r);
+    pair_up(&nw);
+    pair_up(&o);
+    fp8f_weight *wg = NULL, *wc = NULL;
+    ok(fp8f_weight_create(gpu, &wq.d, ws.d.data, NULL, &wg), gpu, "gpu weight");
+    ok(fp8f_weight_create(cpu, &wq.h, ws.h.data, NULL, &wc), cpu, "cpu weight");
+    fp8f_qtensor qg = {q.d, (float *)sc.d.data, FP8F_QF_NONE};
+    fp8f_qtensor qc = {q.h, (float *)sc.h.data, FP8F_QF_NONE};
+    ok(fp8f_prepare_linear(gpu, &x.d, &r.d, &nw.d, 1e-6f, &dense.d, &qg, wg, &o.d), gpu, what);
+    ok(fp8f_prepare_linear(cpu, &x.h, &r.h, &nw.h, 1e-6f, &dense.h, &qc, wc, &o.h), cpu, what);
+    void *go = pair_down(&o), *gr = pair_down(&r);
+    cmp_tensor_bits(gr, &r, what); /* the residual: x + r rounded, bit-exact */
+    double maxref = 0.0, maxerr = 0.0;
+    for (int64_t i = 0; i < m * n; i++) {
+        double c = fp8f_load_float(FP8F_BF16, o.h.data, i), g = fp8f_load_float(FP8F_BF16, go, i);
+        maxref = fmax(maxref, fabs(c));
+        maxerr = fmax(maxerr, fabs(g - c));
+    }
+    /* bf16 rounding, plus codes one step apart where the two norms differ */
+    if (!(maxerr <= maxref / 64))
+        FAIL("%s: max |GPU - CPU| = %g, max |CPU| = %g", what, maxerr, maxref);
+    else
+        checks++;
+    free(go);
+    free(gr);
+    fp8f_weight_destroy(wg);
+    fp8f_weight_destroy(wc);
+    pair *all[] = {&wq, &ws, &x, &r, &nw, &o, &dense, &q, &sc};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        pair_free(all[i]);
+}
+
 /* Shapes around the GEMM kernels' tiles: the streaming kernel's 16/32 weight
  * rows, 8/16/32 tokens and 64-byte K steps (odd N, K not a multiple of the
  * step, unaligned activation rows when K % 16 != 0), the tiled kernel's 64 x
@@ -438,6 +499,8 @@ static void run_gemm_shapes(void) {
                  (int)(i & 1), i % 4 != 3);
     /* a weight of the other fp8 type: converted at creation */
     run_gemm(20, 50, 300, FP8F_E4M3FNUZ, FP8F_F32, 1, 1);
+    run_step(1, 5120, 5120);
+    run_step(16, 333, 640);
 }
 
 int main(void) {
