@@ -351,6 +351,37 @@ static void run_encoder(fp8f_dtype fp8) {
     pair_free(&s);
 }
 
+/* Random weight codes (no NaN, no +-240 in e4m3fnuz, which e4m3fn cannot
+ * hold) in the rows x cols of `wq` and per-channel scales in `ws`. */
+static void fill_weight(pair *wq, pair *ws) {
+    const fp8f_dtype t = wq->h.dtype;
+    for (int64_t r = 0; r < wq->h.rows; r++)
+        for (int64_t c = 0; c < wq->h.cols; c++) {
+            uint8_t code;
+            do
+                code = (uint8_t)rnd();
+            while (isnan(fp8f_decode_fp8(t, code)) || (t == FP8F_E4M3FNUZ && (code & 0x7f) == 0x7f));
+            ((uint8_t *)wq->h.data)[r * wq->h.stride + c] = code;
+        }
+    for (int64_t i = 0; i < ws->h.cols; i++)
+        ((float *)ws->h.data)[i] = (float)(1e-3 * (1 + urand()));
+}
+
+/* GPU outputs against the CPU's: max |GPU - CPU| <= tol * max |CPU|. */
+static void cmp_outputs(const pair *o, const void *gpu_out, double tol, const char *what) {
+    double maxref = 0.0, maxerr = 0.0;
+    for (int64_t i = 0; i < o->h.rows * o->h.cols; i++) {
+        double c = fp8f_load_float(o->h.dtype, o->h.data, i),
+               g = fp8f_load_float(o->h.dtype, gpu_out, i);
+        maxref = fmax(maxref, fabs(c));
+        maxerr = fmax(maxerr, fabs(g - c));
+    }
+    if (!(maxerr <= tol * maxref))
+        FAIL("%s: max |GPU - CPU| = %g, max |CPU| = %g", what, maxerr, maxref);
+    else
+        checks++;
+}
+
 static void run_gemm(int64_t m, int64_t n, int64_t k, fp8f_dtype w_fp8, fp8f_dtype out_dt,
                      int bias, int quantized) {
     char what[160];
@@ -360,19 +391,9 @@ static void run_gemm(int64_t m, int64_t n, int64_t k, fp8f_dtype w_fp8, fp8f_dty
     const fp8f_dtype ctx_fp8 = fp8f_ctx_fp8_dtype(gpu);
     pair wq = pair_new(w_fp8, n, k, k + 3), ws = pair_new(FP8F_F32, 1, n, n);
     pair b = pair_new(FP8F_BF16, 1, n, n);
-    for (int64_t r = 0; r < n; r++)
-        for (int64_t c = 0; c < k; c++) {
-            uint8_t code;
-            do
-                code = (uint8_t)rnd();
-            while (isnan(fp8f_decode_fp8(w_fp8, code)) ||
-                   (w_fp8 == FP8F_E4M3FNUZ && (code & 0x7f) == 0x7f));
-            ((uint8_t *)wq.h.data)[r * (k + 3) + c] = code;
-        }
-    for (int64_t i = 0; i < n; i++) {
-        ((float *)ws.h.data)[i] = (float)(1e-3 * (1 + urand()));
+    fill_weight(&wq, &ws);
+    for (int64_t i = 0; i < n; i++)
         fp8f_store_float(FP8F_BF16, b.h.data, i, (float)nrand());
-    }
     pair_up(&wq);
     pair_up(&ws);
     pair_up(&b);
@@ -399,17 +420,8 @@ static void run_gemm(int64_t m, int64_t n, int64_t k, fp8f_dtype w_fp8, fp8f_dty
     ok(fp8f_linear_ptpc(gpu, &ag, wg, &o.d), gpu, "gpu linear");
     ok(fp8f_linear_ptpc(cpu, &ac, wc, &o.h), cpu, "cpu linear");
     void *go = pair_down(&o);
-    double maxref = 0.0, maxerr = 0.0;
-    for (int64_t i = 0; i < m * n; i++) {
-        double c = fp8f_load_float(out_dt, o.h.data, i), g = fp8f_load_float(out_dt, go, i);
-        maxref = fmax(maxref, fabs(c));
-        maxerr = fmax(maxerr, fabs(g - c));
-    }
-    double tol = out_dt == FP8F_BF16 ? 1.0 / 128 : out_dt == FP8F_F16 ? 1.0 / 1024 : 1e-5;
-    if (!(maxerr <= tol * maxref))
-        FAIL("%s: max |GPU - CPU| = %g, max |CPU| = %g", what, maxerr, maxref);
-    else
-        checks++;
+    cmp_outputs(&o, go,
+                out_dt == FP8F_BF16 ? 1.0 / 128 : out_dt == FP8F_F16 ? 1.0 / 1024 : 1e-5, what);
     free(go);
     fp8f_weight_destroy(wg);
     fp8f_weight_destroy(wc);
@@ -431,15 +443,7 @@ static void run_step(int64_t m, int64_t n, int64_t k) {
              (long long)k);
     const fp8f_dtype fp8 = fp8f_ctx_fp8_dtype(gpu);
     pair wq = pair_new(fp8, n, k, k), ws = pair_new(FP8F_F32, 1, n, n);
-    for (int64_t i = 0; i < n * k; i++) {
-        uint8_t code;
-        do
-            code = (uint8_t)rnd();
-        while (isnan(fp8f_decode_fp8(fp8, code)) || (fp8 == FP8F_E4M3FNUZ && (code & 0x7f) == 0x7f));
-        ((uint8_t *)wq.h.data)[i] = code;
-    }
-    for (int64_t i = 0; i < n; i++)
-        ((float *)ws.h.data)[i] = (float)(1e-3 * (1 + urand()));
+    fill_weight(&wq, &ws);
     pair x = pair_new(FP8F_BF16, m, k, k), r = pair_new(FP8F_BF16, m, k, k);
     pair nw = pair_new(FP8F_BF16, 1, k, k), o = pair_new(FP8F_BF16, m, n, n);
     pair dense = pair_new(FP8F_BF16, m, k, k), q = pair_new(fp8, m, k, k);
@@ -463,17 +467,8 @@ static void run_step(int64_t m, int64_t n, int64_t k) {
     ok(fp8f_prepare_linear(cpu, &x.h, &r.h, &nw.h, 1e-6f, &dense.h, &qc, wc, &o.h), cpu, what);
     void *go = pair_down(&o), *gr = pair_down(&r);
     cmp_tensor_bits(gr, &r, what); /* the residual: x + r rounded, bit-exact */
-    double maxref = 0.0, maxerr = 0.0;
-    for (int64_t i = 0; i < m * n; i++) {
-        double c = fp8f_load_float(FP8F_BF16, o.h.data, i), g = fp8f_load_float(FP8F_BF16, go, i);
-        maxref = fmax(maxref, fabs(c));
-        maxerr = fmax(maxerr, fabs(g - c));
-    }
     /* bf16 rounding, plus codes one step apart where the two norms differ */
-    if (!(maxerr <= maxref / 64))
-        FAIL("%s: max |GPU - CPU| = %g, max |CPU| = %g", what, maxerr, maxref);
-    else
-        checks++;
+    cmp_outputs(&o, go, 1.0 / 64, what);
     free(go);
     free(gr);
     fp8f_weight_destroy(wg);
