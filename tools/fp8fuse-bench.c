@@ -254,14 +254,14 @@ static void case_setup(struct bcase *c) {
     case OP_Q:
         c->bytes = mh * (es + 1.0) + 4.0 * c->m;
         break;
-    default: /* the GEMM's bytes; the decode step also reads x and r and writes r */
-        c->bytes = (double)c->m * c->k + 4.0 * c->m + (double)c->n * c->k + 4.0 * c->n +
-                   (double)c->m * c->n * es;
-        if (c->op == OP_STEP)
-            c->bytes = (double)c->m * c->k * 3.0 * es + (double)c->k * es + 4.0 * c->n +
-                       (double)c->n * c->k + (double)c->m * c->n * es;
+    default: { /* the weight, its scales and out; then the activation's own bytes */
+        const double common = (double)c->n * c->k + 4.0 * c->n + (double)c->m * c->n * es;
+        c->bytes = c->op == OP_STEP
+                       ? common + (double)c->m * c->k * 3.0 * es + (double)c->k * es /* x, r, norm w */
+                       : common + (double)c->m * c->k + 4.0 * c->m;                  /* (q, scale) */
         c->flops = 2.0 * c->m * c->n * c->k;
         break;
+    }
     }
 }
 
