@@ -54,7 +54,13 @@ static void read_env(struct hip_state *st) {
     const char *gen = getenv("FP8F_HIP_GENERIC");
     st->force_generic = gen && strcmp(gen, "1") == 0;
     const char *gemm = getenv("FP8F_HIP_GEMM");
-    st->force_tiled_gemm = gemm && strcmp(gemm, "tiled") == 0;
+    st->gemm_force = -1;
+    if (gemm && strcmp(gemm, "tiled") == 0)
+        st->gemm_force = HIP_GEMM_TILED;
+    else if (gemm && strcmp(gemm, "stream") == 0)
+        st->gemm_force = HIP_GEMM_STREAM;
+    else if (gemm && strcmp(gemm, "blaslt") == 0)
+        st->gemm_force = HIP_GEMM_BLASLT;
 }
 
 static void describe_device(struct hip_state *st) {
@@ -113,6 +119,8 @@ static fp8f_status hip_init(struct fp8f_backend *be) {
     (void)hipGetLastError();
     read_env(st);
     st->gemm_stream_ok = hip_gemm_stream_supported();
+    if (st->gemm_force != HIP_GEMM_TILED && st->gemm_force != HIP_GEMM_STREAM)
+        st->blaslt = hip_blaslt_open(st->blaslt_why, sizeof st->blaslt_why);
     describe_device(st);
     be->state = st;
     return FP8F_OK;
@@ -122,8 +130,11 @@ static void hip_destroy(struct fp8f_backend *be) {
     struct hip_state *st = hip_st(be);
     if (!st)
         return;
-    if (hip_use_device(be) == FP8F_OK && st->scratch)
-        (void)hipFree(st->scratch);
+    if (hip_use_device(be) == FP8F_OK) {
+        if (st->scratch)
+            (void)hipFree(st->scratch);
+        hip_blaslt_close(st->blaslt);
+    }
     free(st);
     be->state = nullptr;
 }
@@ -293,10 +304,18 @@ static fp8f_status hip_time_graph(struct fp8f_backend *be, void (*call)(void *ar
 
 static void hip_describe(struct fp8f_backend *be, char *buf, size_t len) {
     const struct hip_state *st = hip_st(be);
-    snprintf(buf, len, "%s; GEMM: %s", st->describe,
-             st->gemm_stream_ok && !st->force_tiled_gemm
-                 ? "weight-streaming mma.sync for e4m3fn, tiled SIMT for e4m3fnuz"
-                 : "tiled SIMT");
+    static const char *const forced[] = {" [FP8F_HIP_GEMM=stream]", " [FP8F_HIP_GEMM=blaslt]",
+                                         " [FP8F_HIP_GEMM=tiled]"};
+    char stream[64] = "", blaslt[160];
+    if (st->gemm_stream_ok)
+        snprintf(stream, sizeof stream, "weight-streaming mma.sync up to M = %d (e4m3fn), ",
+                 HIP_GEMM_STREAM_MAX_M);
+    if (st->blaslt)
+        snprintf(blaslt, sizeof blaslt, "%s%s", FP8F_BLASLT_NAME, st->gemm_stream_ok ? " above" : "");
+    else
+        snprintf(blaslt, sizeof blaslt, "no %s (%s)", FP8F_BLASLT_NAME, st->blaslt_why);
+    snprintf(buf, len, "%s; GEMM: %s%s, tiled SIMT otherwise%s", st->describe, stream, blaslt,
+             st->gemm_force >= 0 ? forced[st->gemm_force] : "");
 }
 
 /* ---------------------------------------------------- module entry */

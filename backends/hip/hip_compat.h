@@ -122,4 +122,63 @@ static __device__ __forceinline__ float fp8f_add_rn(float a, float b) {
 #define fp8f_ldg(p) __ldg(p)
 #endif
 
+/* ---- the vendor's BLASLt (hip_gemm_blaslt.hip), where configure found it --
+ * Written in hipBLASLt's spelling; on NVIDIA each name maps to its cuBLASLt
+ * twin (the two APIs match call for call). The library itself is opened at
+ * run time (dlopen), so only its header is needed here. */
+#if defined(FP8F_HAVE_BLASLT) && defined(FP8F_GPU_AMD)
+#include <hipblaslt/hipblaslt.h>
+#define FP8F_BLASLT_NAME "hipBLASLt"
+#elif defined(FP8F_HAVE_BLASLT)
+#include <cublasLt.h>
+#define FP8F_BLASLT_NAME "cuBLASLt"
+typedef cublasStatus_t hipblasStatus_t;
+typedef cublasLtHandle_t hipblasLtHandle_t;
+typedef cublasLtMatmulDesc_t hipblasLtMatmulDesc_t;
+typedef cublasLtMatmulDescAttributes_t hipblasLtMatmulDescAttributes_t;
+typedef cublasLtMatrixLayout_t hipblasLtMatrixLayout_t;
+typedef cublasLtMatmulPreference_t hipblasLtMatmulPreference_t;
+typedef cublasLtMatmulHeuristicResult_t hipblasLtMatmulHeuristicResult_t;
+typedef cublasLtMatmulMatrixScale_t hipblasLtMatmulMatrixScale_t;
+typedef cublasLtEpilogue_t hipblasLtEpilogue_t;
+typedef cublasOperation_t hipblasOperation_t;
+typedef cudaDataType hipDataType;
+#define HIPBLAS_STATUS_SUCCESS CUBLAS_STATUS_SUCCESS
+#define HIPBLAS_OP_N CUBLAS_OP_N
+#define HIPBLAS_OP_T CUBLAS_OP_T
+#define HIPBLAS_COMPUTE_32F CUBLAS_COMPUTE_32F
+#define HIP_R_8F_E4M3 CUDA_R_8F_E4M3
+#define HIP_R_16BF CUDA_R_16BF
+#define HIP_R_16F CUDA_R_16F
+#define HIP_R_32F CUDA_R_32F
+#define HIPBLASLT_MATMUL_DESC_TRANSA CUBLASLT_MATMUL_DESC_TRANSA
+#define HIPBLASLT_MATMUL_DESC_TRANSB CUBLASLT_MATMUL_DESC_TRANSB
+#define HIPBLASLT_MATMUL_DESC_A_SCALE_POINTER CUBLASLT_MATMUL_DESC_A_SCALE_POINTER
+#define HIPBLASLT_MATMUL_DESC_B_SCALE_POINTER CUBLASLT_MATMUL_DESC_B_SCALE_POINTER
+#define HIPBLASLT_MATMUL_DESC_A_SCALE_MODE CUBLASLT_MATMUL_DESC_A_SCALE_MODE
+#define HIPBLASLT_MATMUL_DESC_B_SCALE_MODE CUBLASLT_MATMUL_DESC_B_SCALE_MODE
+#define HIPBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F
+#define HIPBLASLT_MATMUL_DESC_EPILOGUE CUBLASLT_MATMUL_DESC_EPILOGUE
+#define HIPBLASLT_EPILOGUE_BIAS CUBLASLT_EPILOGUE_BIAS
+#define HIPBLASLT_MATMUL_DESC_BIAS_POINTER CUBLASLT_MATMUL_DESC_BIAS_POINTER
+#define HIPBLASLT_MATMUL_DESC_BIAS_DATA_TYPE CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE
+#define HIPBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES
+/* the functions (dlsym finds them by these names, expanded) */
+#define hipblasLtCreate cublasLtCreate
+#define hipblasLtDestroy cublasLtDestroy
+#define hipblasLtMatmulDescCreate cublasLtMatmulDescCreate
+#define hipblasLtMatmulDescDestroy cublasLtMatmulDescDestroy
+#define hipblasLtMatmulDescSetAttribute cublasLtMatmulDescSetAttribute
+#define hipblasLtMatrixLayoutCreate cublasLtMatrixLayoutCreate
+#define hipblasLtMatrixLayoutDestroy cublasLtMatrixLayoutDestroy
+#define hipblasLtMatmulPreferenceCreate cublasLtMatmulPreferenceCreate
+#define hipblasLtMatmulPreferenceDestroy cublasLtMatmulPreferenceDestroy
+#define hipblasLtMatmulPreferenceSetAttribute cublasLtMatmulPreferenceSetAttribute
+#define hipblasLtMatmulAlgoGetHeuristic cublasLtMatmulAlgoGetHeuristic
+#define hipblasLtMatmul cublasLtMatmul
+#endif
+#ifndef FP8F_BLASLT_NAME
+#define FP8F_BLASLT_NAME "BLASLt"
+#endif
+
 #endif /* FP8F_HIP_COMPAT_H */

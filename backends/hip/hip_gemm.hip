@@ -272,6 +272,42 @@ static fp8f_status scratch_reserve(struct fp8f_backend *be, size_t bytes) {
     return FP8F_OK;
 }
 
+/* The streaming kernel takes e4m3fn weights on devices that have it; its
+ * grid.y counts 16-row weight tiles (<= 65535). */
+static int stream_fits(const struct hip_state *st, const struct fp8f_weight_desc *w) {
+    return st->gemm_stream_ok && w->fp8_dtype == FP8F_E4M3FN && w->n <= (int64_t)65535 * 16;
+}
+
+/* The heuristic (README "GPU GEMM"): the streaming kernel while the weight's
+ * bytes dominate (M <= HIP_GEMM_STREAM_MAX_M), the vendor's matrix-core
+ * kernels above, where the math dominates. The tiled kernel is the path of
+ * last resort; it runs anywhere. */
+static int pick_path(const struct hip_state *st, int64_t m, int stream) {
+    if (st->gemm_force >= 0)
+        return st->gemm_force;
+    if (stream && m <= HIP_GEMM_STREAM_MAX_M)
+        return HIP_GEMM_STREAM;
+    if (st->blaslt)
+        return HIP_GEMM_BLASLT;
+    return stream ? HIP_GEMM_STREAM : HIP_GEMM_TILED;
+}
+
+/* The tiled kernel, in launches of at most 65535 row tiles. */
+static fp8f_status run_tiled(struct fp8f_backend *be, struct hip_gemm_args g, int fnuz) {
+    const int64_t max_rows = (int64_t)65535 * GEMM_BM;
+    const unsigned gx = (unsigned)((g.n + GEMM_BN - 1) / GEMM_BN);
+    const int64_t m = g.m;
+    for (g.m_base = 0; g.m_base < m; g.m_base += max_rows) {
+        const int64_t rows = m - g.m_base < max_rows ? m - g.m_base : max_rows;
+        const dim3 grid(gx, (unsigned)((rows + GEMM_BM - 1) / GEMM_BM));
+        hip_gemm_ptpc_kernel<<<grid, GEMM_THREADS, 0, hip_st(be)->stream>>>(g, fnuz);
+        hipError_t e = hipGetLastError();
+        if (e != hipSuccess)
+            return hip_fail_rt(be, e, "PTPC GEMM kernel launch");
+    }
+    return FP8F_OK;
+}
+
 fp8f_status hip_linear_ptpc(struct fp8f_backend *be, const fp8f_act *a,
                             const struct fp8f_weight_desc *w, fp8f_tensor *out) {
     struct hip_state *st = hip_st(be);
@@ -300,25 +336,21 @@ fp8f_status hip_linear_ptpc(struct fp8f_backend *be, const fp8f_act *a,
             return s;
     }
 
-    struct hip_gemm_args g = {(const uint8_t *)qa.q.data, qa.q.stride, qa.scale, hw->q, hw->ldw,
-                              hw->scale, hw->bias, out->data, out->stride, (int)out->dtype,
-                              m, w->n, k, 0};
-    /* the streaming kernel's grid.y counts 16-row weight tiles (<= 65535) */
-    if (st->gemm_stream_ok && !st->force_tiled_gemm && w->fp8_dtype == FP8F_E4M3FN &&
-        w->n <= (int64_t)65535 * 16) {
+    const struct hip_gemm_args g = {(const uint8_t *)qa.q.data, qa.q.stride, qa.scale, hw->q,
+                                    hw->ldw, hw->scale, hw->bias, out->data, out->stride,
+                                    (int)out->dtype, m, w->n, k, 0};
+    const int stream = stream_fits(st, w);
+    int path = pick_path(st, m, stream);
+    if (path == HIP_GEMM_BLASLT) {
+        int declined = 0;
+        s = hip_blaslt_gemm(be, st->blaslt, &g, w->fp8_dtype, &declined);
+        if (s != FP8F_OK || !declined)
+            return s;
+        path = stream ? HIP_GEMM_STREAM : HIP_GEMM_TILED; /* nothing was launched */
+    }
+    if (path == HIP_GEMM_STREAM && stream) {
         hipError_t e = hip_launch_gemm_stream(&g, st->sm_count, st->stream);
         return e == hipSuccess ? FP8F_OK : hip_fail_rt(be, e, "streaming GEMM kernel launch");
     }
-    const int64_t max_rows = (int64_t)65535 * GEMM_BM;
-    const unsigned gx = (unsigned)((w->n + GEMM_BN - 1) / GEMM_BN);
-    for (g.m_base = 0; g.m_base < m; g.m_base += max_rows) {
-        const int64_t rows = m - g.m_base < max_rows ? m - g.m_base : max_rows;
-        const dim3 grid(gx, (unsigned)((rows + GEMM_BM - 1) / GEMM_BM));
-        hip_gemm_ptpc_kernel<<<grid, GEMM_THREADS, 0, st->stream>>>(
-            g, w->fp8_dtype == FP8F_E4M3FNUZ);
-        hipError_t e = hipGetLastError();
-        if (e != hipSuccess)
-            return hip_fail_rt(be, e, "PTPC GEMM kernel launch");
-    }
-    return FP8F_OK;
+    return run_tiled(be, g, w->fp8_dtype == FP8F_E4M3FNUZ);
 }

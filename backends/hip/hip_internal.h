@@ -28,11 +28,15 @@ struct hip_state {
      * FP8F_HIP_ROWCFG="vpt,tpr,rows" and FP8F_HIP_GENERIC=1. */
     int cfg_vpt, cfg_tpr, cfg_rows;
     int force_generic;
-    /* GEMM path: the weight-streaming kernel where this device and build
-     * have it (hip_gemm_stream_supported), else the tiled one;
-     * FP8F_HIP_GEMM=tiled forces the tiled kernel (tests, comparisons). */
+    /* GEMM paths (hip_gemm.hip picks one per call): the weight-streaming
+     * kernel where this device and build have it, the vendor's BLASLt where
+     * it was found (NULL: not found, blaslt_why says why), the tiled kernel
+     * everywhere. FP8F_HIP_GEMM=tiled|stream|blaslt forces one (tests,
+     * comparisons); a forced path that cannot take a call falls back. */
     int gemm_stream_ok;
-    int force_tiled_gemm;
+    struct hip_blaslt *blaslt;
+    char blaslt_why[96];
+    int gemm_force; /* enum hip_gemm_path, or -1: the heuristic */
     char describe[256];
 };
 
@@ -151,11 +155,28 @@ FP8F_HIP_HIDDEN void hip_weight_destroy(struct fp8f_backend *be, struct fp8f_wei
 FP8F_HIP_HIDDEN fp8f_status hip_linear_ptpc(struct fp8f_backend *be, const fp8f_act *a,
                                             const struct fp8f_weight_desc *w, fp8f_tensor *out);
 
+/* The GEMM paths, in the order the heuristic prefers them as M grows. */
+enum hip_gemm_path { HIP_GEMM_STREAM = 0, HIP_GEMM_BLASLT = 1, HIP_GEMM_TILED = 2 };
+/* Up to this many tokens the streaming kernel beats the matrix-bound
+ * kernels: it reads the weight once at the memory's speed. */
+#define HIP_GEMM_STREAM_MAX_M 32
+
 /* hip_gemm_stream.hip: the weight-streaming GEMM on the matrix cores
  * (NVIDIA sm_89+, e4m3fn). Supported: whether this build and the current
  * device have it (ask once per context). */
 FP8F_HIP_HIDDEN int hip_gemm_stream_supported(void);
 FP8F_HIP_HIDDEN hipError_t hip_launch_gemm_stream(const struct hip_gemm_args *g, int sm_count,
                                                   hipStream_t s);
+
+/* hip_gemm_blaslt.hip: the vendor's BLASLt (cuBLASLt / hipBLASLt), opened
+ * at run time. open: NULL when it is absent (`why` says so). gemm: runs the
+ * call there, or sets *declined (nothing launched, FP8F_OK) when the library
+ * cannot take this shape, alignment or bias; fp8_dt is the weight's type. */
+struct hip_blaslt;
+FP8F_HIP_HIDDEN struct hip_blaslt *hip_blaslt_open(char *why, size_t why_len);
+FP8F_HIP_HIDDEN void hip_blaslt_close(struct hip_blaslt *bl);
+FP8F_HIP_HIDDEN fp8f_status hip_blaslt_gemm(struct fp8f_backend *be, struct hip_blaslt *bl,
+                                            const struct hip_gemm_args *g, int fp8_dt,
+                                            int *declined);
 
 #endif /* FP8F_HIP_INTERNAL_H */

@@ -487,6 +487,7 @@ static void run_gemm_shapes(void) {
         {1, 1, 1},     {1, 17, 63},     {7, 33, 64},       {8, 31, 65},    {9, 100, 129},
         {16, 333, 640}, {17, 64, 1000}, {33, 5, 300},      {70, 129, 777}, {64, 64, 64},
         {37, 96, 5120}, {130, 200, 1001}, {1, 300, 777},   {2, 5120, 12288}, {16, 14336, 5120},
+        {256, 1000, 5120}, {1024, 520, 1024}, {48, 4096, 2048},
     };
     const fp8f_dtype outs[3] = {FP8F_BF16, FP8F_F32, FP8F_F16};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
@@ -544,15 +545,21 @@ int main(void) {
     run_gemm_shapes();
     fp8f_ctx_destroy(gpu);
 
-    /* the same shapes through the tiled kernel (the generic GPU path) */
-    setenv("FP8F_HIP_GEMM", "tiled", 1);
-    ok(fp8f_ctx_create(&o, &gpu), NULL, "gpu ctx (tiled GEMM)");
-    unsetenv("FP8F_HIP_GEMM");
-    run_gemm_shapes();
-    fp8f_ctx_destroy(gpu);
+    /* the same shapes through each GEMM path forced: the tiled kernel (the
+     * generic GPU path), the streaming kernel and the vendor's BLASLt at
+     * every M (a path that cannot take a shape falls back) */
+    static const char *const paths[] = {"tiled", "stream", "blaslt"};
+    o.backend = under_test;
+    for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) {
+        setenv("FP8F_HIP_GEMM", paths[i], 1);
+        ok(fp8f_ctx_create(&o, &gpu), NULL, "gpu ctx (forced GEMM path)");
+        unsetenv("FP8F_HIP_GEMM");
+        printf("GEMM path forced: %s\n", paths[i]);
+        run_gemm_shapes();
+        fp8f_ctx_destroy(gpu);
+    }
 
     /* an e4m3fnuz context (MI300's type) on this GPU */
-    o.backend = under_test;
     o.fp8_dtype = FP8F_E4M3FNUZ;
     ok(fp8f_ctx_create(&o, &gpu), NULL, "gpu fnuz ctx");
     fp8f_ctx_destroy(cpu);

@@ -26,7 +26,9 @@ def main():
     steps = [r for r in recs if r["op"] == "decode_step"]
     recs = [r for r in recs if r["op"] == "gemm"]
     peer = "torch-scaled_mm"
-    ours = {r["backend"] for r in recs if r["backend"] != peer}
+    # hip/<path>: runs with FP8F_HIP_GEMM=<path> (run-gpu.sh GEMM_PATHS)
+    forced = sorted({r["backend"] for r in recs if "/" in r["backend"]})
+    ours = {r["backend"] for r in recs if r["backend"] != peer and "/" not in r["backend"]}
     ours = sorted(ours)[0] if ours else "hip"
     idx = {(r["backend"], r["mode"], r["n"], r["k"], r["m"]): r for r in recs}
     shapes = sorted({(r["n"], r["k"]) for r in recs})
@@ -69,6 +71,25 @@ def main():
                     elif m >= 1024 and ratio:
                         goals.append((f"{n}x{k} M={m}: ≥ 1.0× scaled_mm", f"{ratio:.2f}×",
                                       ratio >= 1.0))
+        print()
+    if forced:
+        print("## Each GEMM path forced (FP8F_HIP_GEMM), gpu mode: µs (×scaled_mm)\n")
+        print("| N x K | M | heuristic | " + " | ".join(forced) + " | scaled_mm |")
+        print("|---|---:|---:|" + "---:|" * len(forced) + "---:|")
+        for n, k in shapes:
+            for m in sorted({r["m"] for r in recs if r["n"] == n and r["k"] == k
+                             and r["backend"] in forced}):
+                s = idx.get((peer, "gpu", n, k, m))
+
+                def cell(b):
+                    r = idx.get((b, "gpu", n, k, m))
+                    if not r:
+                        return "-"
+                    x = f" ({s['median_us'] / r['median_us']:.2f}×)" if s else ""
+                    return f"{r['median_us']:.2f}{x}"
+                peer_us = f"{s['median_us']:.2f}" if s else "-"
+                print(f"| {n} x {k} | {m} | {cell(ours)} | "
+                      + " | ".join(cell(b) for b in forced) + f" | {peer_us} |")
         print()
     if steps:
         sidx = {(r["mode"], r["n"], r["k"], r["m"]): r for r in steps}

@@ -61,6 +61,18 @@ prepare() {
     du -sh "$CARRY"
 }
 
+# --with-blaslt=PREFIX when the CUDA toolkit lacks cublasLt.h but a pip
+# wheel (nvidia-cublas) has it; nothing when the toolkit has it.
+blaslt_arg() {
+    local cuda h sp
+    cuda=$(dirname "$(dirname "$(command -v nvcc)")")
+    [ -f "$cuda/include/cublasLt.h" ] && return
+    for sp in $(python3 -c 'import site; print(" ".join(site.getsitepackages()))' 2>/dev/null); do
+        h=$(find "$sp/nvidia" -name cublasLt.h 2>/dev/null | head -n 1)
+        [ -n "$h" ] && { echo "--with-blaslt=$(dirname "$(dirname "$h")")"; return; }
+    done
+}
+
 build() {
     say "build ($(date -u +%FT%TZ))"
     {
@@ -84,7 +96,7 @@ build() {
     fi
     # --disable-werror: the image's gcc 13 warns where CI's gcc 12 does not;
     # a warning must not stop the GPU run (CI keeps -Werror)
-    ./configure --with-hip=nvidia --with-gpu-arch="${GPU_ARCH:-sm_90}" --disable-werror \
+    ./configure --with-hip=nvidia --with-gpu-arch="${GPU_ARCH:-sm_90}" --disable-werror $(blaslt_arg) \
         >>"$LOG" 2>&1 || {
         tail -n 30 config.log >>"$LOG"
         return 1
@@ -102,6 +114,7 @@ runtime_env() {
 selftest() {
     say "selftest"
     runtime_env
+    ./fp8fuse-info 2>&1 | tee -a "$LOG"
     ./backends/hip/fp8f-hip-selftest 2>&1 | tee -a "$LOG" | tail -n 25
 }
 
@@ -169,15 +182,23 @@ sweep() {
 gemm() {
     runtime_env
     say "GEMM vs torch._scaled_mm"
-    local ms=${GEMM_M:-1,4,16,64,128,1024} files=() nk n k
+    local ms=${GEMM_M:-1,4,16,32,64,128,1024,4096,8192} files=() nk n k p
     for nk in ${GEMM_SHAPES:-14336x5120 5120x12288 24576x5120}; do
         n=${nk%x*} k=${nk#*x}
         ./fp8fuse-bench --backend hip --op gemm,decode_step --gemm-m "$ms" --n "$n" --k "$k" \
             --reps "${GEMM_REPS:-50}" --json >"$OUT/gemm-$nk.json" 2>>"$LOG" || say "bench $nk failed"
+        files+=("$OUT/gemm-$nk.json")
+        # each forced path near the heuristic's switch, labelled hip/<path>
+        for p in ${GEMM_PATHS:-}; do
+            FP8F_HIP_GEMM=$p ./fp8fuse-bench --backend hip --op gemm --gemm-m "${GEMM_PATH_M:-16,32,48,64}" \
+                --n "$n" --k "$k" --reps "${GEMM_REPS:-50}" --json 2>>"$LOG" |
+                sed "s/\"backend\": *\"hip\"/\"backend\": \"hip\/$p\"/g" >"$OUT/gemm-$nk-$p.json"
+            files+=("$OUT/gemm-$nk-$p.json")
+        done
         PYTHONUNBUFFERED=1 python3 tools/bench/torch_peers.py --ops gemm --gemm-m "$ms" \
             --n "$n" --k "$k" --reps "${GEMM_REPS:-50}" --json "$OUT/peers-$nk.json" \
             >>"$LOG" 2>&1 || say "peers $nk failed"
-        files+=("$OUT/gemm-$nk.json" "$OUT/peers-$nk.json")
+        files+=("$OUT/peers-$nk.json")
     done
     python3 tools/bench/gemm_report.py "${files[@]}" >"$OUT/gemm.md" 2>>"$LOG"
     cat "$OUT/gemm.md"
@@ -189,7 +210,7 @@ gemm() {
 sanitize() {
     runtime_env
     local tool t rc extra
-    for tool in memcheck racecheck; do
+    for tool in ${SANITIZE_TOOLS:-memcheck racecheck}; do
         # API errors are not reported: the suites provoke some on purpose
         # (a weight too large for the device must give FP8F_E_NOMEM)
         extra=; [ "$tool" = memcheck ] && extra="--leak-check full --report-api-errors no"
