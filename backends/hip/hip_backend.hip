@@ -61,6 +61,8 @@ static void read_env(struct hip_state *st) {
         st->gemm_force = HIP_GEMM_STREAM;
     else if (gemm && strcmp(gemm, "blaslt") == 0)
         st->gemm_force = HIP_GEMM_BLASLT;
+    const char *pdl = getenv("FP8F_HIP_PDL");
+    st->pdl = !(pdl && strcmp(pdl, "0") == 0);
 }
 
 static void describe_device(struct hip_state *st) {
@@ -119,6 +121,17 @@ static fp8f_status hip_init(struct fp8f_backend *be) {
     (void)hipGetLastError();
     read_env(st);
     st->gemm_stream_ok = hip_gemm_stream_supported();
+#if defined(FP8F_GPU_NVIDIA)
+    int major = 0;
+    if (st->pdl && (hipDeviceGetAttribute(&major, hipDeviceAttributeComputeCapabilityMajor,
+                                          be->device) != hipSuccess ||
+                    major < 9)) {
+        (void)hipGetLastError();
+        st->pdl = 0;
+    }
+#else
+    st->pdl = 0;
+#endif
     if (st->gemm_force != HIP_GEMM_TILED && st->gemm_force != HIP_GEMM_STREAM)
         st->blaslt = hip_blaslt_open(st->blaslt_why, sizeof st->blaslt_why);
     describe_device(st);
@@ -308,8 +321,8 @@ static void hip_describe(struct fp8f_backend *be, char *buf, size_t len) {
                                          " [FP8F_HIP_GEMM=tiled]"};
     char stream[64] = "", blaslt[160];
     if (st->gemm_stream_ok)
-        snprintf(stream, sizeof stream, "weight-streaming mma.sync up to M = %d (e4m3fn), ",
-                 HIP_GEMM_STREAM_MAX_M);
+        snprintf(stream, sizeof stream, "weight-streaming mma.sync%s up to M = %d (e4m3fn), ",
+                 st->pdl ? " + PDL" : "", HIP_GEMM_STREAM_MAX_M);
     if (st->blaslt)
         snprintf(blaslt, sizeof blaslt, "%s%s", FP8F_BLASLT_NAME, st->gemm_stream_ok ? " above" : "");
     else

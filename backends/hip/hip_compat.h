@@ -122,6 +122,24 @@ static __device__ __forceinline__ float fp8f_add_rn(float a, float b) {
 #define fp8f_ldg(p) __ldg(p)
 #endif
 
+/* ---- programmatic dependent launch (NVIDIA sm_90+) ------------------------
+ * A kernel launched with the PDL attribute after one that has called
+ * fp8f_let_dependents_launch() starts while that one still runs, and must
+ * call fp8f_wait_for_prerequisites() before it touches anything the earlier
+ * kernel writes or reads (that wait returns once the earlier grid has
+ * finished and its writes are visible). Elsewhere both are no-ops and the
+ * stream orders kernels as usual. */
+static __device__ __forceinline__ void fp8f_let_dependents_launch(void) {
+#if defined(FP8F_GPU_NVIDIA) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;");
+#endif
+}
+static __device__ __forceinline__ void fp8f_wait_for_prerequisites(void) {
+#if defined(FP8F_GPU_NVIDIA) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
 /* ---- the vendor's BLASLt (hip_gemm_blaslt.hip), where configure found it --
  * Written in hipBLASLt's spelling; on NVIDIA each name maps to its cuBLASLt
  * twin (the two APIs match call for call). The library itself is opened at

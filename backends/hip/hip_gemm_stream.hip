@@ -41,6 +41,9 @@
 
 #define STREAM_WARPS 8
 #define STREAM_KSTEP 64 /* bytes of K per warp step: 2 x mma k32 */
+/* Steps per warp whose weight lines are prefetched into L2 while the
+ * previous kernel finishes (about a fifth of GLM-4.7's K = 5120). */
+#define STREAM_PREFETCH_STEPS 2
 
 typedef uint4 stream_vec; /* 16 fp8 codes */
 
@@ -68,6 +71,12 @@ static __device__ __forceinline__ void mma_e4m3_k32(float d[4], uint32_t a0, uin
                  "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%10, %10, %10, %10};\n"
                  : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
                  : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1), "f"(0.0f));
+}
+#endif
+
+#if defined(FP8F_STREAM_MMA)
+static __device__ __forceinline__ void fp8f_prefetch_l2(const void *p) {
+    asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
 }
 #endif
 
@@ -115,21 +124,44 @@ __global__ void __launch_bounds__(STREAM_WARPS * 32)
 
     const int64_t steps = (g.k + STREAM_KSTEP - 1) / STREAM_KSTEP;
     /* Steps past the end load zeros: they add nothing. */
-    auto load = [&](stream_stage<NT, MT, DEPTH> &st, int64_t s0) {
+    auto load_w = [&](stream_stage<NT, MT, DEPTH> &st, int64_t s0) {
 #pragma unroll
         for (int d = 0; d < DEPTH; d++) {
             const int64_t s = s0 + (int64_t)d * STREAM_WARPS, kb = s * STREAM_KSTEP;
-            const bool in = s < steps;
 #pragma unroll
             for (int nt = 0; nt < NT; nt++)
 #pragma unroll
                 for (int h = 0; h < 2; h++)
-                    st.w[d][nt][h] = in ? fp8f_ldg((const stream_vec *)(wrow[nt][h] + kb))
-                                        : make_uint4(0u, 0u, 0u, 0u);
+                    st.w[d][nt][h] = s < steps
+                                         ? fp8f_ldg((const stream_vec *)(wrow[nt][h] + kb))
+                                         : make_uint4(0u, 0u, 0u, 0u);
+        }
+    };
+    auto load_a = [&](stream_stage<NT, MT, DEPTH> &st, int64_t s0) {
+#pragma unroll
+        for (int d = 0; d < DEPTH; d++) {
+            const int64_t s = s0 + (int64_t)d * STREAM_WARPS, kb = s * STREAM_KSTEP;
 #pragma unroll
             for (int mt = 0; mt < MT; mt++)
-                st.a[d][mt] = in && arow[mt] ? load_act16(arow[mt], kb + 16 * tq, g.k, vec_ok)
-                                             : make_uint4(0u, 0u, 0u, 0u);
+                st.a[d][mt] = s < steps && arow[mt]
+                                  ? load_act16(arow[mt], kb + 16 * tq, g.k, vec_ok)
+                                  : make_uint4(0u, 0u, 0u, 0u);
+        }
+    };
+    /* The next few steps' weight lines into L2 (one lane of four covers a
+     * row's 64 bytes), so that HBM is busy before the activations exist. */
+    auto prefetch_w = [&](int64_t s0) {
+        if (tq != 0)
+            return;
+#pragma unroll
+        for (int p = 0; p < STREAM_PREFETCH_STEPS; p++) {
+            const int64_t s = s0 + (int64_t)p * STREAM_WARPS;
+            if (s < steps)
+#pragma unroll
+                for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+                    for (int h = 0; h < 2; h++)
+                        fp8f_prefetch_l2(wrow[nt][h] + s * STREAM_KSTEP);
         }
     };
     auto compute = [&](const stream_stage<NT, MT, DEPTH> &st) {
@@ -156,11 +188,18 @@ __global__ void __launch_bounds__(STREAM_WARPS * 32)
     constexpr int64_t STAGE = (int64_t)STREAM_WARPS * DEPTH;
     stream_stage<NT, MT, DEPTH> cur{}, nxt{};
     int64_t s = warp;
-    if (s < steps)
-        load(cur, s);
+    /* The weight does not depend on the kernel before this one (a norm +
+     * quant launched with PDL): its first stages load while that finishes;
+     * activations, scales and the output wait for it. */
+    load_w(cur, s);
+    prefetch_w(s + STAGE);
+    fp8f_wait_for_prerequisites();
+    load_a(cur, s);
     for (; s < steps; s += STAGE) {
-        if (s + STAGE < steps)
-            load(nxt, s + STAGE);
+        if (s + STAGE < steps) {
+            load_w(nxt, s + STAGE);
+            load_a(nxt, s + STAGE);
+        }
         compute(cur);
         cur = nxt;
     }
@@ -216,10 +255,25 @@ int hip_gemm_stream_supported(void) {
 /* Two steps a stage for up to 8 tokens; above, the registers it takes cost
  * more occupancy than the extra loads in flight gain (measured). */
 template <int NT, int MT>
-static hipError_t launch(struct hip_gemm_args g, int64_t rows, hipStream_t s) {
+static hipError_t launch(struct hip_gemm_args g, int64_t rows, int pdl, hipStream_t s) {
     constexpr int DEPTH = MT == 1 ? 2 : 1;
     const dim3 grid((unsigned)((rows + 8 * MT - 1) / (8 * MT)),
                     (unsigned)((g.n + 16 * NT - 1) / (16 * NT)));
+#if defined(FP8F_GPU_NVIDIA)
+    if (pdl) { /* may start while the kernel before it runs (see the kernel) */
+        cudaLaunchAttribute attr;
+        attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+        attr.val.programmaticStreamSerializationAllowed = 1;
+        cudaLaunchConfig_t cfg = {};
+        cfg.gridDim = grid;
+        cfg.blockDim = dim3(STREAM_WARPS * 32);
+        cfg.stream = s;
+        cfg.attrs = &attr;
+        cfg.numAttrs = 1;
+        return cudaLaunchKernelEx(&cfg, hip_gemm_stream_kernel<NT, MT, DEPTH>, g);
+    }
+#endif
+    (void)pdl;
     hip_gemm_stream_kernel<NT, MT, DEPTH><<<grid, STREAM_WARPS * 32, 0, s>>>(g);
     return hipGetLastError();
 }
@@ -227,7 +281,7 @@ static hipError_t launch(struct hip_gemm_args g, int64_t rows, hipStream_t s) {
 /* Tokens per block: 8, 16 or 32 (larger M goes in chunks of 32, side by
  * side on one weight tile). Rows per block: 32, or 16 where 32 would give
  * fewer than two blocks per SM. */
-hipError_t hip_launch_gemm_stream(const struct hip_gemm_args *args, int sm_count,
+hipError_t hip_launch_gemm_stream(const struct hip_gemm_args *args, int sm_count, int pdl,
                                   hipStream_t s) {
     const int mt = args->m <= 8 ? 1 : args->m <= 16 ? 2 : 4;
     const int64_t chunks = (args->m + 8 * mt - 1) / (8 * mt);
@@ -238,12 +292,12 @@ hipError_t hip_launch_gemm_stream(const struct hip_gemm_args *args, int sm_count
         const int64_t rows = args->m - g.m_base < max_rows ? args->m - g.m_base : max_rows;
         hipError_t e;
         switch (nt * 10 + mt) {
-        case 11: e = launch<1, 1>(g, rows, s); break;
-        case 12: e = launch<1, 2>(g, rows, s); break;
-        case 14: e = launch<1, 4>(g, rows, s); break;
-        case 21: e = launch<2, 1>(g, rows, s); break;
-        case 22: e = launch<2, 2>(g, rows, s); break;
-        default: e = launch<2, 4>(g, rows, s); break;
+        case 11: e = launch<1, 1>(g, rows, pdl, s); break;
+        case 12: e = launch<1, 2>(g, rows, pdl, s); break;
+        case 14: e = launch<1, 4>(g, rows, pdl, s); break;
+        case 21: e = launch<2, 1>(g, rows, pdl, s); break;
+        case 22: e = launch<2, 2>(g, rows, pdl, s); break;
+        default: e = launch<2, 4>(g, rows, pdl, s); break;
         }
         if (e != hipSuccess)
             return e;

@@ -17,6 +17,7 @@
 template <int MODE, bool FNUZ>
 __global__ void __launch_bounds__(256) hip_row_kernel_generic(const struct hip_row_args a) {
     __shared__ float red_ss[32], red_amax[32];
+    fp8f_let_dependents_launch(); /* as in hip_row_kernel */
     const int64_t row = a.row0 + blockIdx.x;
     if (row >= a.rows) /* uniform over the block */
         return;

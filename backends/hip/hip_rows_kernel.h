@@ -28,6 +28,8 @@ __global__ void __launch_bounds__(MINB > 1 ? 256 : HIP_ROW_MAX_THREADS(VPT), MIN
     typedef typename E::storage S;
     enum { V = vec16<DT>::N };
     __shared__ float red_ss[32], red_amax[32];
+    /* the GEMM after a norm + quant can start loading its weight now */
+    fp8f_let_dependents_launch();
 
     const int lane = threadIdx.x, tpr = blockDim.x;
     const int64_t row = a.row0 + (int64_t)blockIdx.x * blockDim.y + threadIdx.y;

@@ -478,15 +478,18 @@ static void run_step(int64_t m, int64_t n, int64_t k) {
     ok(fp8f_weight_create(cpu, &wq.h, ws.h.data, NULL, &wc), cpu, "cpu weight");
     fp8f_qtensor qg = {q.d, (float *)sc.d.data, FP8F_QF_NONE};
     fp8f_qtensor qc = {q.h, (float *)sc.h.data, FP8F_QF_NONE};
+    pair r0 = pair_new(FP8F_BF16, m, k, k); /* the residual before the step */
+    memcpy(r0.h.data, r.h.data, r.bytes);
     ok(fp8f_prepare_linear(gpu, &x.d, &r.d, &nw.d, 1e-6f, &dense.d, &qg, wg, &o.d), gpu, what);
     ok(fp8f_prepare_linear(cpu, &x.h, &r.h, &nw.h, 1e-6f, &dense.h, &qc, wc, &o.h), cpu, what);
     void *go = pair_down(&o), *gr = pair_down(&r), *gq = pair_down(&q), *gs = pair_down(&sc);
     cmp_tensor_bits(gr, &r, what); /* the residual: x + r rounded, bit-exact */
     if (fp8f_ctx_caps(gpu) & FP8F_CAP_QUANTIZED_INPUT) {
-        /* The GPU keeps the normed row in f32, the CPU rounds it to bf16
-         * (its dense_buf): codes equal or one step apart in at most 1 in 1000. */
-        ok(fp8f_quant_per_token(cpu, &dense.h, NULL, &qc), cpu, "cpu quant of the normed rows");
+        /* (q, scale) against the CPU's fused norm + quant of the same rows
+         * (the CPU's prepare_linear goes through a bf16 dense_buf instead) */
+        ok(fp8f_rmsnorm_quant(cpu, &x.h, &r0.h, &nw.h, 1e-6f, NULL, &qc), cpu, "cpu norm_quant");
         cmp_codes(fp8, gq, q.h.data, m, k, k, 0, what);
+        cmp_scales(gs, sc.h.data, m, k, 0, what);
         /* out: the GEMM of the GPU's own (q, scale), summed here in double */
         pair ref = pair_new(FP8F_BF16, m, n, n);
         ref_gemm_codes(fp8, gq, gs, wq.h.data, ws.h.data, m, n, k, &ref.h);
@@ -501,7 +504,7 @@ static void run_step(int64_t m, int64_t n, int64_t k) {
     free(gs);
     fp8f_weight_destroy(wg);
     fp8f_weight_destroy(wc);
-    pair *all[] = {&wq, &ws, &x, &r, &nw, &o, &dense, &q, &sc};
+    pair *all[] = {&wq, &ws, &x, &r, &r0, &nw, &o, &dense, &q, &sc};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++)
         pair_free(all[i]);
 }

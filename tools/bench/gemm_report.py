@@ -23,7 +23,10 @@ def load_all(paths):
 
 def main():
     recs = load_all(sys.argv[1:])
-    steps = [r for r in recs if r["op"] == "decode_step"]
+    steps = [r for r in recs if r["op"] == "decode_step" and "/" not in r["backend"]]
+    # hip/nopdl: the step without programmatic dependent launch
+    nopdl = {(r["mode"], r["n"], r["k"], r["m"]): r for r in recs
+             if r["op"] == "decode_step" and r["backend"] == "hip/nopdl"}
     recs = [r for r in recs if r["op"] == "gemm"]
     peer = "torch-scaled_mm"
     # hip/<path>: runs with FP8F_HIP_GEMM=<path> (run-gpu.sh GEMM_PATHS)
@@ -95,12 +98,14 @@ def main():
         sidx = {(r["mode"], r["n"], r["k"], r["m"]): r for r in steps}
         print("## Decode step (fp8f_prepare_linear: add + RMSNorm + quant + GEMM) vs "
               "`_scaled_mm` alone\n")
-        print("| mode | N x K | M | step µs | scaled_mm µs | scaled_mm / step |")
-        print("|---|---|---:|---:|---:|---:|")
+        print("| mode | N x K | M | step µs | step µs, no PDL | scaled_mm µs | scaled_mm / step |")
+        print("|---|---|---:|---:|---:|---:|---:|")
         for (mode, n, k, m), r in sorted(sidx.items()):
             s = idx.get((peer, mode, n, k, m))
             ratio = s["median_us"] / r["median_us"] if s else None
+            off = nopdl.get((mode, n, k, m))
             print(f"| {mode} | {n} x {k} | {m} | {r['median_us']:.2f} | "
+                  f"{off['median_us'] if off else float('nan'):.2f} | "
                   f"{s['median_us'] if s else float('nan'):.2f} | "
                   f"{ratio if ratio else float('nan'):.2f} |")
             if mode == "gpu" and ratio and m <= 16:

@@ -188,9 +188,13 @@ gemm() {
         ./fp8fuse-bench --backend hip --op gemm,decode_step --gemm-m "$ms" --n "$n" --k "$k" \
             --reps "${GEMM_REPS:-50}" --json >"$OUT/gemm-$nk.json" 2>>"$LOG" || say "bench $nk failed"
         files+=("$OUT/gemm-$nk.json")
-        # each forced path near the heuristic's switch, labelled hip/<path>
+        # variants, labelled hip/<name>: each GEMM path forced (stream, blaslt,
+        # tiled) near the heuristic's switch, or nopdl (the decode step
+        # without programmatic dependent launch)
         for p in ${GEMM_PATHS:-}; do
-            FP8F_HIP_GEMM=$p ./fp8fuse-bench --backend hip --op gemm --gemm-m "${GEMM_PATH_M:-16,32,48,64}" \
+            local var="FP8F_HIP_GEMM=$p" ops=gemm
+            [ "$p" = nopdl ] && var=FP8F_HIP_PDL=0 ops=gemm,decode_step
+            env "$var" ./fp8fuse-bench --backend hip --op "$ops" --gemm-m "${GEMM_PATH_M:-16,32,48,64}" \
                 --n "$n" --k "$k" --reps "${GEMM_REPS:-50}" --json 2>>"$LOG" |
                 sed "s/\"backend\": *\"hip\"/\"backend\": \"hip\/$p\"/g" >"$OUT/gemm-$nk-$p.json"
             files+=("$OUT/gemm-$nk-$p.json")
