@@ -63,6 +63,9 @@ static void read_env(struct hip_state *st) {
         st->gemm_force = HIP_GEMM_BLASLT;
     const char *pdl = getenv("FP8F_HIP_PDL");
     st->pdl = !(pdl && strcmp(pdl, "0") == 0);
+    const char *tokens = getenv("FP8F_HIP_STREAM_TOKENS");
+    const int t = tokens ? atoi(tokens) : 0;
+    st->stream_tokens = t == 8 || t == 16 || t == 32 ? t : 0;
 }
 
 static void describe_device(struct hip_state *st) {

@@ -349,7 +349,7 @@ fp8f_status hip_linear_ptpc(struct fp8f_backend *be, const fp8f_act *a,
         path = stream ? HIP_GEMM_STREAM : HIP_GEMM_TILED; /* nothing was launched */
     }
     if (path == HIP_GEMM_STREAM && stream) {
-        hipError_t e = hip_launch_gemm_stream(&g, st->sm_count, st->pdl, st->stream);
+        hipError_t e = hip_launch_gemm_stream(&g, st);
         return e == hipSuccess ? FP8F_OK : hip_fail_rt(be, e, "streaming GEMM kernel launch");
     }
     return run_tiled(be, g, w->fp8_dtype == FP8F_E4M3FNUZ);

@@ -40,6 +40,9 @@ struct hip_state {
     /* Programmatic dependent launch for the streaming GEMM: NVIDIA sm_90+,
      * unless FP8F_HIP_PDL=0 (for before/after measurements). */
     int pdl;
+    /* Tokens per streaming-GEMM block, 8, 16 or 32 (0: by M), from
+     * FP8F_HIP_STREAM_TOKENS (tuning). */
+    int stream_tokens;
     char describe[256];
 };
 
@@ -170,10 +173,11 @@ enum hip_gemm_path { HIP_GEMM_STREAM = 0, HIP_GEMM_BLASLT = 1, HIP_GEMM_TILED = 
  * (NVIDIA sm_89+, e4m3fn). Supported: whether this build and the current
  * device have it (ask once per context). */
 FP8F_HIP_HIDDEN int hip_gemm_stream_supported(void);
-/* pdl: launch with programmatic dependent launch (hip_compat.h), so that
- * the weight streams in while the norm + quant before it finishes. */
-FP8F_HIP_HIDDEN hipError_t hip_launch_gemm_stream(const struct hip_gemm_args *g, int sm_count,
-                                                  int pdl, hipStream_t s);
+/* On the context's stream, with its launch settings (st->pdl: programmatic
+ * dependent launch, so that the weight streams in while the norm + quant
+ * before it finishes). */
+FP8F_HIP_HIDDEN hipError_t hip_launch_gemm_stream(const struct hip_gemm_args *g,
+                                                  const struct hip_state *st);
 
 /* hip_gemm_blaslt.hip: the vendor's BLASLt (cuBLASLt / hipBLASLt), opened
  * at run time. open: NULL when it is absent (`why` says so). gemm: runs the

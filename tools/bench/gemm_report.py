@@ -24,9 +24,11 @@ def load_all(paths):
 def main():
     recs = load_all(sys.argv[1:])
     steps = [r for r in recs if r["op"] == "decode_step" and "/" not in r["backend"]]
-    # hip/nopdl: the step without programmatic dependent launch
-    nopdl = {(r["mode"], r["n"], r["k"], r["m"]): r for r in recs
-             if r["op"] == "decode_step" and r["backend"] == "hip/nopdl"}
+    # hip/<variant> steps (run-gpu.sh GEMM_PATHS: nopdl, tok8, ...)
+    step_vars = sorted({r["backend"] for r in recs
+                        if r["op"] == "decode_step" and "/" in r["backend"]})
+    var_idx = {(r["backend"], r["mode"], r["n"], r["k"], r["m"]): r for r in recs
+               if r["op"] == "decode_step" and r["backend"] in step_vars}
     recs = [r for r in recs if r["op"] == "gemm"]
     peer = "torch-scaled_mm"
     # hip/<path>: runs with FP8F_HIP_GEMM=<path> (run-gpu.sh GEMM_PATHS)
@@ -98,14 +100,16 @@ def main():
         sidx = {(r["mode"], r["n"], r["k"], r["m"]): r for r in steps}
         print("## Decode step (fp8f_prepare_linear: add + RMSNorm + quant + GEMM) vs "
               "`_scaled_mm` alone\n")
-        print("| mode | N x K | M | step µs | step µs, no PDL | scaled_mm µs | scaled_mm / step |")
-        print("|---|---|---:|---:|---:|---:|---:|")
+        print("| mode | N x K | M | step µs | " + "".join(f"step µs, {v} | " for v in step_vars)
+              + "scaled_mm µs | scaled_mm / step |")
+        print("|---|---|---:|---:|" + "---:|" * len(step_vars) + "---:|---:|")
         for (mode, n, k, m), r in sorted(sidx.items()):
             s = idx.get((peer, mode, n, k, m))
             ratio = s["median_us"] / r["median_us"] if s else None
-            off = nopdl.get((mode, n, k, m))
-            print(f"| {mode} | {n} x {k} | {m} | {r['median_us']:.2f} | "
-                  f"{off['median_us'] if off else float('nan'):.2f} | "
+            var_cells = "".join(
+                f"{var_idx[(v, mode, n, k, m)]['median_us']:.2f} | "
+                if (v, mode, n, k, m) in var_idx else "- | " for v in step_vars)
+            print(f"| {mode} | {n} x {k} | {m} | {r['median_us']:.2f} | {var_cells}"
                   f"{s['median_us'] if s else float('nan'):.2f} | "
                   f"{ratio if ratio else float('nan'):.2f} |")
             if mode == "gpu" and ratio and m <= 16:
