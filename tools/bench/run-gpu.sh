@@ -16,9 +16,10 @@
 #             (tools/bench/gemm_report.py writes gemm.md)
 #   sanitize  Check suites on the GPU under compute-sanitizer memcheck and
 #             racecheck
-# Everything is written under $OUT (at most 8 files): log.txt (build,
-# selftest, check, hwcheck), bench.json, peers.json, bench.txt, peers.txt,
-# report.md, check-logs.txt, sweep.txt. The report is printed last.
+# Everything is written under $OUT: report.md and gemm.md as they are, the
+# rest (log.txt of build, selftest, check and hwcheck; the JSON and text
+# results) packed into results.tgz at the end, since the device tool brings
+# back at most 8 files. The report is printed last.
 #
 # The GPU image has autoconf, automake and pkg-config but no libtoolize,
 # Check, json-c or PCRE2 headers. On this (Debian) machine, once:
@@ -244,4 +245,12 @@ for s in "${stages[@]}"; do
     fi
 done
 [ -f "$OUT/report.md" ] && cat "$OUT/report.md"
+# the device tool brings back at most 8 files: the reports stay as they are,
+# everything else goes into one archive
+(
+    cd "$OUT" || exit
+    rest=$(ls | grep -vxE 'report.md|gemm.md|results.tgz')
+    # shellcheck disable=SC2086
+    [ -z "$rest" ] || tar czf results.tgz --remove-files $rest
+)
 exit $status
