@@ -66,6 +66,9 @@ static void read_env(struct hip_state *st) {
     const char *tokens = getenv("FP8F_HIP_STREAM_TOKENS");
     const int t = tokens ? atoi(tokens) : 0;
     st->stream_tokens = t == 8 || t == 16 || t == 32 ? t : 0;
+    const char *rows = getenv("FP8F_HIP_STREAM_ROWS");
+    const int r = rows ? atoi(rows) : 0;
+    st->stream_rows = r == 16 || r == 32 ? r : 0;
 }
 
 static void describe_device(struct hip_state *st) {

@@ -280,14 +280,15 @@ static hipError_t launch(struct hip_gemm_args g, int64_t rows, int pdl, hipStrea
 
 /* Tokens per block: 8, 16 or 32 (larger M goes in chunks, side by side on
  * one weight tile), or st->stream_tokens where set. Rows per block: 32, or
- * 16 where 32 would give fewer than two blocks per SM. */
+ * 16 where 32 would give fewer than two blocks per SM, or st->stream_rows. */
 hipError_t hip_launch_gemm_stream(const struct hip_gemm_args *args, const struct hip_state *st) {
     const int64_t tokens = st->stream_tokens ? st->stream_tokens : args->m;
     const int mt = tokens <= 8 ? 1 : tokens <= 16 ? 2 : 4;
     const int sm_count = st->sm_count, pdl = st->pdl;
     const hipStream_t s = st->stream;
     const int64_t chunks = (args->m + 8 * mt - 1) / (8 * mt);
-    const int nt = (args->n + 31) / 32 * chunks < 2 * sm_count ? 1 : 2;
+    const int nt = st->stream_rows ? st->stream_rows / 16
+                   : (args->n + 31) / 32 * chunks < 2 * sm_count ? 1 : 2;
     const int64_t max_rows = (int64_t)0x7fffffff / 32 * 8 * mt; /* grid.x limit */
     struct hip_gemm_args g = *args;
     for (g.m_base = 0; g.m_base < args->m; g.m_base += max_rows) {

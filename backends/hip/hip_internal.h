@@ -43,6 +43,9 @@ struct hip_state {
     /* Tokens per streaming-GEMM block, 8, 16 or 32 (0: by M), from
      * FP8F_HIP_STREAM_TOKENS (tuning). */
     int stream_tokens;
+    /* Weight rows per block, 16 or 32 (0: by N and M), from
+     * FP8F_HIP_STREAM_ROWS (tuning). */
+    int stream_rows;
     char describe[256];
 };
 

@@ -192,11 +192,14 @@ gemm() {
         # variants, labelled hip/<name>: each GEMM path forced (stream, blaslt,
         # tiled) near the heuristic's switch, nopdl (the decode step without
         # programmatic dependent launch), tok8/16/32 (streaming-kernel tokens
-        # per block)
+        # per block), rows16/32 (weight rows per block)
         for p in ${GEMM_PATHS:-}; do
             local var="FP8F_HIP_GEMM=$p" ops=gemm
             [ "$p" = nopdl ] && var=FP8F_HIP_PDL=0 ops=gemm,decode_step
-            case $p in tok8 | tok16 | tok32) var=FP8F_HIP_STREAM_TOKENS=${p#tok} ops=gemm,decode_step ;; esac
+            case $p in
+            tok8 | tok16 | tok32) var=FP8F_HIP_STREAM_TOKENS=${p#tok} ops=gemm,decode_step ;;
+            rows16 | rows32) var=FP8F_HIP_STREAM_ROWS=${p#rows} ops=gemm,decode_step ;;
+            esac
             env "$var" ./fp8fuse-bench --backend hip --op "$ops" --gemm-m "${GEMM_PATH_M:-16,32,48,64}" \
                 --n "$n" --k "$k" --reps "${GEMM_REPS:-50}" --json 2>>"$LOG" |
                 sed "s/\"backend\": *\"hip\"/\"backend\": \"hip\/$p\"/g" >"$OUT/gemm-$nk-$p.json"
