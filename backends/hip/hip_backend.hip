@@ -39,6 +39,13 @@ fp8f_status hip_use_device(struct fp8f_backend *be) {
 
 /* ------------------------------------------------------- lifecycle */
 
+/* The power of two in [lo, hi] the variable `name` holds, else 0 (unset). */
+static int env_power_of_two(const char *name, int lo, int hi) {
+    const char *v = getenv(name);
+    const int x = v ? atoi(v) : 0;
+    return x >= lo && x <= hi && (x & (x - 1)) == 0 ? x : 0;
+}
+
 static void read_env(struct hip_state *st) {
     const char *cfg = getenv("FP8F_HIP_ROWCFG"); /* "vpt,tpr[,rows]" or ",,rows" */
     if (cfg && *cfg) {
@@ -63,12 +70,8 @@ static void read_env(struct hip_state *st) {
         st->gemm_force = HIP_GEMM_BLASLT;
     const char *pdl = getenv("FP8F_HIP_PDL");
     st->pdl = !(pdl && strcmp(pdl, "0") == 0);
-    const char *tokens = getenv("FP8F_HIP_STREAM_TOKENS");
-    const int t = tokens ? atoi(tokens) : 0;
-    st->stream_tokens = t == 8 || t == 16 || t == 32 ? t : 0;
-    const char *rows = getenv("FP8F_HIP_STREAM_ROWS");
-    const int r = rows ? atoi(rows) : 0;
-    st->stream_rows = r == 16 || r == 32 ? r : 0;
+    st->stream_tokens = env_power_of_two("FP8F_HIP_STREAM_TOKENS", 8, 32);
+    st->stream_rows = env_power_of_two("FP8F_HIP_STREAM_ROWS", 16, 32);
 }
 
 static void describe_device(struct hip_state *st) {

@@ -72,9 +72,7 @@ static __device__ __forceinline__ void mma_e4m3_k32(float d[4], uint32_t a0, uin
                  : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
                  : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1), "f"(0.0f));
 }
-#endif
 
-#if defined(FP8F_STREAM_MMA)
 static __device__ __forceinline__ void fp8f_prefetch_l2(const void *p) {
     asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
 }
