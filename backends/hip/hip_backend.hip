@@ -68,6 +68,8 @@ static void read_env(struct hip_state *st) {
         st->gemm_force = HIP_GEMM_STREAM;
     else if (gemm && strcmp(gemm, "blaslt") == 0)
         st->gemm_force = HIP_GEMM_BLASLT;
+    const char *strict = getenv("FP8F_HIP_GEMM_STRICT");
+    st->gemm_strict = st->gemm_force >= 0 && strict && strcmp(strict, "1") == 0;
     const char *pdl = getenv("FP8F_HIP_PDL");
     st->pdl = !(pdl && strcmp(pdl, "0") == 0);
     st->stream_tokens = env_power_of_two("FP8F_HIP_STREAM_TOKENS", 8, 32);
@@ -143,6 +145,13 @@ static fp8f_status hip_init(struct fp8f_backend *be) {
 #endif
     if (st->gemm_force != HIP_GEMM_TILED && st->gemm_force != HIP_GEMM_STREAM)
         st->blaslt = hip_blaslt_open(st->blaslt_why, sizeof st->blaslt_why);
+    if (st->gemm_strict && st->gemm_force == HIP_GEMM_BLASLT && !st->blaslt) {
+        fp8f_status r = fp8f_backend_fail(be, FP8F_E_BACKEND,
+                                          "FP8F_HIP_GEMM=blaslt with FP8F_HIP_GEMM_STRICT=1: %s",
+                                          st->blaslt_why);
+        free(st); /* nothing else is held yet */
+        return r;
+    }
     describe_device(st);
     be->state = st;
     return FP8F_OK;
@@ -336,8 +345,9 @@ static void hip_describe(struct fp8f_backend *be, char *buf, size_t len) {
         snprintf(blaslt, sizeof blaslt, "%s%s", FP8F_BLASLT_NAME, st->gemm_stream_ok ? " above" : "");
     else
         snprintf(blaslt, sizeof blaslt, "no %s (%s)", FP8F_BLASLT_NAME, st->blaslt_why);
-    snprintf(buf, len, "%s; GEMM: %s%s, tiled SIMT otherwise%s", st->describe, stream, blaslt,
-             st->gemm_force >= 0 ? forced[st->gemm_force] : "");
+    snprintf(buf, len, "%s; GEMM: %s%s, tiled SIMT otherwise%s%s", st->describe, stream, blaslt,
+             st->gemm_force >= 0 ? forced[st->gemm_force] : "",
+             st->gemm_strict ? " [FP8F_HIP_GEMM_STRICT=1]" : "");
 }
 
 /* ---------------------------------------------------- module entry */

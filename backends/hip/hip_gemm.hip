@@ -47,14 +47,27 @@ __global__ void hip_weight_codes(const uint8_t *src, int64_t stride, uint8_t *ds
     }
 }
 
-/* Scales times the conversion factor; the bias to f32. */
+/* Scales times the conversion factor; the bias to f32 and, for the vendor's
+ * BLASLt (whose fp8 kernels take a bias only in the output's type), to bf16
+ * and f16, with a bit in *inexact (1: bf16, 2: f16) where a value does not
+ * survive the round trip, so that such a copy is never used. */
 __global__ void hip_weight_vectors(const float *scale, float factor, float *dst_scale,
-                                   const void *bias, int bias_dt, float *dst_bias, int64_t n) {
+                                   const void *bias, int bias_dt, float *dst_bias,
+                                   uint16_t *dst_bf16, uint16_t *dst_f16, unsigned *inexact,
+                                   int64_t n) {
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
          i += (int64_t)gridDim.x * blockDim.x) {
         dst_scale[i] = fp8f_mul_rn(scale[i], factor);
-        if (bias)
-            dst_bias[i] = load_any(bias_dt, bias, i);
+        if (!bias)
+            continue;
+        const float v = load_any(bias_dt, bias, i);
+        const uint32_t b16 = f32_to_bf16(v), h16 = f32_to_f16(v);
+        dst_bias[i] = v;
+        dst_bf16[i] = (uint16_t)b16;
+        dst_f16[i] = (uint16_t)h16;
+        const unsigned lost = (bf16_to_f32(b16) != v ? 1u : 0u) | (f16_to_f32(h16) != v ? 2u : 0u);
+        if (lost)
+            atomicOr(inexact, lost);
     }
 }
 
@@ -67,12 +80,31 @@ static void free_weight(struct hip_weight *hw) {
         (void)hipFree(hw->scale);
     if (hw->bias)
         (void)hipFree(hw->bias);
+    if (hw->bias_bf16)
+        (void)hipFree(hw->bias_bf16);
+    if (hw->bias_f16)
+        (void)hipFree(hw->bias_f16);
     free(hw);
 }
 
 static unsigned grid_for(int64_t n, int threads) {
     int64_t b = (n + threads - 1) / threads;
     return (unsigned)(b < 1 ? 1 : b > 65535 ? 65535 : b);
+}
+
+/* What the conversion kernels found, read back once the weight is made:
+ * the first code the target fp8 type cannot hold (~0: none) and which
+ * 16-bit copies of the bias are inexact. */
+struct weight_findings {
+    unsigned long long bad_code;
+    unsigned bias_inexact;
+};
+
+static fp8f_status weight_alloc_fail(struct fp8f_backend *be, hipError_t e, int64_t n, int64_t k) {
+    if (e == hipErrorMemoryAllocation)
+        return fp8f_backend_fail(be, FP8F_E_NOMEM, "out of device memory for a %lld x %lld weight",
+                                 (long long)n, (long long)k);
+    return hip_fail_rt(be, e, "hipMalloc (weight)");
 }
 
 /* Not a hot path: it waits for its own work, so that a code the target type
@@ -93,7 +125,7 @@ fp8f_status hip_weight_create(struct fp8f_backend *be, const fp8f_tensor *q, con
         how = desc->fp8_dtype == FP8F_E4M3FNUZ ? CODES_FN_TO_FNUZ : CODES_FNUZ_TO_FN;
         factor = how == CODES_FN_TO_FNUZ ? 2.0f : 0.5f;
     }
-    unsigned long long *bad = nullptr, bad_host = ~0ull;
+    struct weight_findings *found = nullptr, found_host;
     hw->ldw = (k + HIP_WEIGHT_KPAD - 1) / HIP_WEIGHT_KPAD * HIP_WEIGHT_KPAD;
     const size_t q_bytes =
         (size_t)((n + HIP_WEIGHT_NPAD - 1) / HIP_WEIGHT_NPAD * HIP_WEIGHT_NPAD) * (size_t)hw->ldw;
@@ -102,52 +134,62 @@ fp8f_status hip_weight_create(struct fp8f_backend *be, const fp8f_tensor *q, con
         e = hipMalloc((void **)&hw->scale, (size_t)n * sizeof(float));
     if (e == hipSuccess && bias)
         e = hipMalloc((void **)&hw->bias, (size_t)n * sizeof(float));
-    if (e == hipSuccess && how == CODES_FNUZ_TO_FN)
-        e = hipMalloc((void **)&bad, sizeof *bad);
+    if (e == hipSuccess && bias)
+        e = hipMalloc((void **)&hw->bias_bf16, (size_t)n * sizeof(uint16_t));
+    if (e == hipSuccess && bias)
+        e = hipMalloc((void **)&hw->bias_f16, (size_t)n * sizeof(uint16_t));
+    if (e == hipSuccess)
+        e = hipMalloc((void **)&found, sizeof *found);
     if (e != hipSuccess) {
-        fp8f_status r = e == hipErrorMemoryAllocation
-                            ? fp8f_backend_fail(be, FP8F_E_NOMEM,
-                                                "out of device memory for a %lld x %lld weight",
-                                                (long long)n, (long long)k)
-                            : hip_fail_rt(be, e, "hipMalloc (weight)");
         free_weight(hw);
-        if (bad)
-            (void)hipFree(bad);
-        return r;
+        if (found)
+            (void)hipFree(found);
+        return weight_alloc_fail(be, e, n, k);
     }
-    if (e == hipSuccess) /* the padding: zero codes, zero products */
-        e = hipMemsetAsync(hw->q, 0, q_bytes, st->stream);
-    if (e == hipSuccess && bad)
-        e = hipMemsetAsync(bad, 0xff, sizeof *bad, st->stream);
+    /* the padding: zero codes, zero products; findings: none yet */
+    e = hipMemsetAsync(hw->q, 0, q_bytes, st->stream);
+    if (e == hipSuccess)
+        e = hipMemsetAsync(found, 0, sizeof *found, st->stream);
+    if (e == hipSuccess)
+        e = hipMemsetAsync(&found->bad_code, 0xff, sizeof found->bad_code, st->stream);
     if (e == hipSuccess) {
         hip_weight_codes<<<grid_for(n * k, 256), 256, 0, st->stream>>>(
-            (const uint8_t *)q->data, q->stride, hw->q, hw->ldw, n, k, how, bad);
+            (const uint8_t *)q->data, q->stride, hw->q, hw->ldw, n, k, how, &found->bad_code);
         e = hipGetLastError();
     }
     if (e == hipSuccess) {
         hip_weight_vectors<<<grid_for(n, 256), 256, 0, st->stream>>>(
-            scale, factor, hw->scale, bias ? bias->data : nullptr,
-            bias ? (int)bias->dtype : 0, hw->bias, n);
+            scale, factor, hw->scale, bias ? bias->data : nullptr, bias ? (int)bias->dtype : 0,
+            hw->bias, hw->bias_bf16, hw->bias_f16, &found->bias_inexact, n);
         e = hipGetLastError();
     }
-    if (e == hipSuccess && bad)
-        e = hipMemcpyAsync(&bad_host, bad, sizeof bad_host, hipMemcpyDeviceToHost, st->stream);
+    if (e == hipSuccess)
+        e = hipMemcpyAsync(&found_host, found, sizeof found_host, hipMemcpyDeviceToHost,
+                           st->stream);
     if (e == hipSuccess)
         e = hipStreamSynchronize(st->stream);
-    if (bad)
-        (void)hipFree(bad);
+    (void)hipFree(found);
     if (e != hipSuccess) {
         free_weight(hw);
         return hip_fail_rt(be, e, "weight conversion");
     }
-    if (bad_host != ~0ull) {
+    if (found_host.bad_code != ~0ull) {
         free_weight(hw);
         return fp8f_backend_fail(be, FP8F_E_FORMAT,
                                  "weight code at row %lld, col %lld is +-240 in E4M3FNUZ, which "
                                  "E4M3FN (max 448 after the scale is halved: 480) cannot hold; "
                                  "create the context with fp8_dtype = FP8F_E4M3FNUZ",
-                                 (long long)(bad_host / (unsigned long long)k),
-                                 (long long)(bad_host % (unsigned long long)k));
+                                 (long long)(found_host.bad_code / (unsigned long long)k),
+                                 (long long)(found_host.bad_code % (unsigned long long)k));
+    }
+    /* a bias copy that would change a value is dropped: BLASLt then declines */
+    if (found_host.bias_inexact & 1u) {
+        (void)hipFree(hw->bias_bf16);
+        hw->bias_bf16 = nullptr;
+    }
+    if (found_host.bias_inexact & 2u) {
+        (void)hipFree(hw->bias_f16);
+        hw->bias_f16 = nullptr;
     }
     desc->impl = hw;
     return FP8F_OK;
@@ -292,6 +334,17 @@ static int pick_path(const struct hip_state *st, int64_t m, int stream) {
     return stream ? HIP_GEMM_STREAM : HIP_GEMM_TILED;
 }
 
+/* FP8F_HIP_GEMM_STRICT=1: the forced path cannot take this call, and the
+ * caller asked to be told rather than served by another path. */
+static fp8f_status strict_refusal(struct fp8f_backend *be, const char *path,
+                                  const struct hip_gemm_args *g) {
+    return fp8f_backend_fail(be, FP8F_E_UNSUPPORTED,
+                             "FP8F_HIP_GEMM=%s cannot take this GEMM (M=%lld N=%lld K=%lld, "
+                             "out dtype %d%s) and FP8F_HIP_GEMM_STRICT=1 forbids the fallback",
+                             path, (long long)g->m, (long long)g->n, (long long)g->k, g->out_dt,
+                             g->bias ? ", bias" : "");
+}
+
 /* The tiled kernel, in launches of at most 65535 row tiles. */
 static fp8f_status run_tiled(struct fp8f_backend *be, struct hip_gemm_args g, int fnuz) {
     const int64_t max_rows = (int64_t)65535 * GEMM_BM;
@@ -336,9 +389,12 @@ fp8f_status hip_linear_ptpc(struct fp8f_backend *be, const fp8f_act *a,
             return s;
     }
 
+    const void *bias_out = out->dtype == FP8F_BF16  ? (const void *)hw->bias_bf16
+                           : out->dtype == FP8F_F16 ? (const void *)hw->bias_f16
+                                                    : nullptr;
     const struct hip_gemm_args g = {(const uint8_t *)qa.q.data, qa.q.stride, qa.scale, hw->q,
-                                    hw->ldw, hw->scale, hw->bias, out->data, out->stride,
-                                    (int)out->dtype, m, w->n, k, 0};
+                                    hw->ldw, hw->scale, hw->bias, bias_out, out->data,
+                                    out->stride, (int)out->dtype, m, w->n, k, 0};
     const int stream = stream_fits(st, w);
     int path = pick_path(st, m, stream);
     if (path == HIP_GEMM_BLASLT) {
@@ -346,8 +402,12 @@ fp8f_status hip_linear_ptpc(struct fp8f_backend *be, const fp8f_act *a,
         s = hip_blaslt_gemm(be, st->blaslt, &g, w->fp8_dtype, &declined);
         if (s != FP8F_OK || !declined)
             return s;
+        if (st->gemm_strict)
+            return strict_refusal(be, "blaslt", &g);
         path = stream ? HIP_GEMM_STREAM : HIP_GEMM_TILED; /* nothing was launched */
     }
+    if (path == HIP_GEMM_STREAM && !stream && st->gemm_strict)
+        return strict_refusal(be, "stream", &g);
     if (path == HIP_GEMM_STREAM && stream) {
         hipError_t e = hip_launch_gemm_stream(&g, st);
         return e == hipSuccess ? FP8F_OK : hip_fail_rt(be, e, "streaming GEMM kernel launch");

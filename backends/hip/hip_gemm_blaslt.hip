@@ -171,16 +171,17 @@ static hipDataType blaslt_out_type(int out_dt) {
 static int aligned16(const void *p) { return ((uintptr_t)p & 15u) == 0; }
 
 /* What the library's FP8 kernels require of the operands (16-byte aligned
- * rows and pointers), and a bf16 or f16 output: Hopper's fp8 tensor cores
- * sum each k-block at below f32 precision (measured: 3e-4 of the largest
- * output at K = 1024-5120), invisible after rounding to bf16 or f16 but not
- * in an f32 output, which fp8fuse's own kernels sum in f32. Anything
- * else stays with those kernels. */
+ * rows and pointers), a bf16 or f16 output, and a bias, if any, in the
+ * output's type (their only bias type), which the weight keeps where every
+ * value converts exactly. An f32 output stays with fp8fuse's kernels, which
+ * sum in f32: Hopper's fp8 tensor cores sum each k-block at below f32
+ * precision (measured: 3e-4 of the largest output at K = 1024-5120),
+ * invisible after rounding to bf16 or f16 but not in f32. */
 static int blaslt_fits(const struct hip_gemm_args *g) {
     return g->out_dt != FP8F_F32 && g->k % 16 == 0 && g->lda % 16 == 0 && g->ldw % 16 == 0 &&
-           g->ldo % 8 == 0 &&
-           aligned16(g->qa) && aligned16(g->qw) && aligned16(g->out) && aligned16(g->sa) &&
-           aligned16(g->sw) && (!g->bias || aligned16(g->bias));
+           g->ldo % 8 == 0 && (!g->bias || g->bias_out) && aligned16(g->qa) &&
+           aligned16(g->qw) && aligned16(g->out) && aligned16(g->sa) && aligned16(g->sw) &&
+           (!g->bias_out || aligned16(g->bias_out));
 }
 
 #define BLASLT_OK(call) ((call) == HIPBLAS_STATUS_SUCCESS)
@@ -195,8 +196,8 @@ static int bind_pointers(struct hip_blaslt *bl, struct blaslt_plan *p,
                          const struct hip_gemm_args *g) {
     return set_attr(bl, p->op, HIPBLASLT_MATMUL_DESC_A_SCALE_POINTER, &g->sw, sizeof g->sw) &&
            set_attr(bl, p->op, HIPBLASLT_MATMUL_DESC_B_SCALE_POINTER, &g->sa, sizeof g->sa) &&
-           (!g->bias ||
-            set_attr(bl, p->op, HIPBLASLT_MATMUL_DESC_BIAS_POINTER, &g->bias, sizeof g->bias));
+           (!g->bias_out || set_attr(bl, p->op, HIPBLASLT_MATMUL_DESC_BIAS_POINTER,
+                                     &g->bias_out, sizeof g->bias_out));
 }
 
 /* Describes the problem to the library and asks it for its best algorithm;
@@ -215,15 +216,11 @@ static int plan_build(struct hip_blaslt *bl, struct blaslt_plan *p, const struct
         !set_attr(bl, p->op, HIPBLASLT_MATMUL_DESC_A_SCALE_MODE, &vec, sizeof vec) ||
         !set_attr(bl, p->op, HIPBLASLT_MATMUL_DESC_B_SCALE_MODE, &vec, sizeof vec))
         return 0;
-    if (g->bias) {
-        /* f32, as the weight holds it; where the library wants the bias in
-         * the output's type it offers no algorithm and the plan is declined
-         * (README "The GPU GEMM": left to do) */
+    if (g->bias_out) {
+        /* in the output's type, the only one its fp8 kernels take there */
         const hipblasLtEpilogue_t epi = HIPBLASLT_EPILOGUE_BIAS;
-        const hipDataType bias_type = HIP_R_32F;
         if (!set_attr(bl, p->op, HIPBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi) ||
-            !set_attr(bl, p->op, HIPBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type,
-                      sizeof bias_type))
+            !set_attr(bl, p->op, HIPBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &out, sizeof out))
             return 0;
     }
     if (!bind_pointers(bl, p, g) ||
@@ -254,7 +251,7 @@ static struct blaslt_plan *plan_find(struct hip_blaslt *bl, const struct hip_gem
         struct blaslt_plan *p = &bl->plans[i];
         if (p->used && p->m == g->m && p->n == g->n && p->k == g->k && p->lda == g->lda &&
             p->ldw == g->ldw && p->ldo == g->ldo && p->out_dt == g->out_dt &&
-            p->fp8_dt == fp8_dt && p->has_bias == (g->bias != nullptr))
+            p->fp8_dt == fp8_dt && p->has_bias == (g->bias_out != nullptr))
             return p;
     }
     return nullptr;
@@ -269,7 +266,7 @@ static struct blaslt_plan *plan_new(struct hip_blaslt *bl, const struct hip_gemm
     p->used = 1;
     p->m = g->m, p->n = g->n, p->k = g->k;
     p->lda = g->lda, p->ldw = g->ldw, p->ldo = g->ldo;
-    p->out_dt = g->out_dt, p->fp8_dt = fp8_dt, p->has_bias = g->bias != nullptr;
+    p->out_dt = g->out_dt, p->fp8_dt = fp8_dt, p->has_bias = g->bias_out != nullptr;
     p->declined = !plan_build(bl, p, g, fp8_dt);
     return p;
 }

@@ -32,11 +32,14 @@ struct hip_state {
      * kernel where this device and build have it, the vendor's BLASLt where
      * it was found (NULL: not found, blaslt_why says why), the tiled kernel
      * everywhere. FP8F_HIP_GEMM=tiled|stream|blaslt forces one (tests,
-     * comparisons); a forced path that cannot take a call falls back. */
+     * comparisons); a forced path that cannot take a call falls back, or,
+     * with FP8F_HIP_GEMM_STRICT=1, fails it with FP8F_E_UNSUPPORTED (tests
+     * that must know which path ran). */
     int gemm_stream_ok;
     struct hip_blaslt *blaslt;
     char blaslt_why[96];
     int gemm_force; /* enum hip_gemm_path, or -1: the heuristic */
+    int gemm_strict;
     /* Programmatic dependent launch for the streaming GEMM: NVIDIA sm_90+,
      * unless FP8F_HIP_PDL=0 (for before/after measurements). */
     int pdl;
@@ -52,7 +55,7 @@ struct hip_state {
 /* A weight on the device: N x K codes in the context's fp8 type, rows
  * `ldw` bytes apart, zero-padded to HIP_WEIGHT_KPAD columns and
  * HIP_WEIGHT_NPAD rows (the streaming kernel loads whole tiles unguarded);
- * N scales (conversion factor folded in), optional N f32 biases. */
+ * N scales (conversion factor folded in), optional N biases. */
 #define HIP_WEIGHT_KPAD 64
 #define HIP_WEIGHT_NPAD 32
 struct hip_weight {
@@ -60,6 +63,9 @@ struct hip_weight {
     int64_t ldw;
     float *scale;
     float *bias;
+    /* the bias in bf16 and in f16 for the vendor's BLASLt, each kept only
+     * where every value converts exactly (NULL otherwise) */
+    uint16_t *bias_bf16, *bias_f16;
 };
 
 /* One PTPC GEMM, by value: qa (m x k codes, lda apart) with per-row scales
@@ -73,6 +79,7 @@ struct hip_gemm_args {
     int64_t ldw;
     const float *sw;
     const float *bias;
+    const void *bias_out; /* the bias in out_dt, exact (NULL: none or not exact) */
     void *out;
     int64_t ldo;
     int out_dt;

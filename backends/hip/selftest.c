@@ -382,18 +382,51 @@ static void cmp_outputs(const pair *o, const void *gpu_out, double tol, const ch
         checks++;
 }
 
+/* Biases: none, bf16 values (exact in bf16 and f16, so the vendor's BLASLt
+ * may take them), or f32 values exact in neither (it may not). */
+enum { BIAS_NONE, BIAS_BF16, BIAS_F32_INEXACT };
+
+/* Set while the GEMM path is forced to BLASLt with FP8F_HIP_GEMM_STRICT=1:
+ * a call it cannot take must fail with FP8F_E_UNSUPPORTED, writing nothing. */
+static int strict_blaslt;
+
+/* What the vendor's fp8 kernels take (README "The GPU GEMM"), written from
+ * the documented rules rather than from the backend: a bf16/f16 output,
+ * K and the row strides (here K, N) multiples of 16 and 8, a bias exact in
+ * the output's type. The selftest's buffers are all 16-byte aligned. */
+static int blaslt_takes(int64_t n, int64_t k, fp8f_dtype out_dt, int bias) {
+    return out_dt != FP8F_F32 && k % 16 == 0 && n % 8 == 0 && bias != BIAS_F32_INEXACT;
+}
+
+/* A call refused with FP8F_E_UNSUPPORTED that left the output as it was. */
+static void expect_refusal(fp8f_status s, pair *out, const char *what) {
+    void *after = pair_down(out);
+    if (s != FP8F_E_UNSUPPORTED)
+        FAIL("%s: %s where FP8F_E_UNSUPPORTED was expected (%s)", what, fp8f_status_str(s),
+             fp8f_last_error(gpu));
+    else if (memcmp(after, out->h.data, out->bytes) != 0)
+        FAIL("%s: refused, but the output was written", what);
+    else
+        checks++;
+    free(after);
+}
+
 static void run_gemm(int64_t m, int64_t n, int64_t k, fp8f_dtype w_fp8, fp8f_dtype out_dt,
                      int bias, int quantized) {
+    static const char *const bias_names[] = {"", " bias", " f32-bias"};
     char what[160];
     snprintf(what, sizeof what, "gemm M=%lld N=%lld K=%lld w=%s out=%d%s %s", (long long)m,
              (long long)n, (long long)k, w_fp8 == FP8F_E4M3FNUZ ? "fnuz" : "fn", out_dt,
-             bias ? " bias" : "", quantized ? "QUANTIZED" : "DENSE");
+             bias_names[bias], quantized ? "QUANTIZED" : "DENSE");
     const fp8f_dtype ctx_fp8 = fp8f_ctx_fp8_dtype(gpu);
     pair wq = pair_new(w_fp8, n, k, k + 3), ws = pair_new(FP8F_F32, 1, n, n);
-    pair b = pair_new(FP8F_BF16, 1, n, n);
+    const fp8f_dtype bias_dt = bias == BIAS_F32_INEXACT ? FP8F_F32 : FP8F_BF16;
+    pair b = pair_new(bias_dt, 1, n, n);
     fill_weight(&wq, &ws);
-    for (int64_t i = 0; i < n; i++)
-        fp8f_store_float(FP8F_BF16, b.h.data, i, (float)nrand());
+    for (int64_t i = 0; i < n; i++) /* 1 + 2^-20 rounds away in bf16 and f16 */
+        fp8f_store_float(bias_dt, b.h.data, i,
+                         bias_dt == FP8F_F32 ? (float)(1.0 + 0x1p-20 + i % 7)
+                                             : (float)nrand());
     pair_up(&wq);
     pair_up(&ws);
     pair_up(&b);
@@ -417,12 +450,17 @@ static void run_gemm(int64_t m, int64_t n, int64_t k, fp8f_dtype w_fp8, fp8f_dty
         ag = (fp8f_act){.kind = FP8F_ACT_DENSE, .dense = x.d};
     }
     ac = (fp8f_act){.kind = FP8F_ACT_DENSE, .dense = x.h};
-    ok(fp8f_linear_ptpc(gpu, &ag, wg, &o.d), gpu, "gpu linear");
-    ok(fp8f_linear_ptpc(cpu, &ac, wc, &o.h), cpu, "cpu linear");
-    void *go = pair_down(&o);
-    cmp_outputs(&o, go,
-                out_dt == FP8F_BF16 ? 1.0 / 128 : out_dt == FP8F_F16 ? 1.0 / 1024 : 1e-5, what);
-    free(go);
+    if (strict_blaslt && !blaslt_takes(n, k, out_dt, bias)) {
+        expect_refusal(fp8f_linear_ptpc(gpu, &ag, wg, &o.d), &o, what);
+    } else {
+        ok(fp8f_linear_ptpc(gpu, &ag, wg, &o.d), gpu, "gpu linear");
+        ok(fp8f_linear_ptpc(cpu, &ac, wc, &o.h), cpu, "cpu linear");
+        void *go = pair_down(&o);
+        cmp_outputs(&o, go,
+                    out_dt == FP8F_BF16 ? 1.0 / 128 : out_dt == FP8F_F16 ? 1.0 / 1024 : 1e-5,
+                    what);
+        free(go);
+    }
     fp8f_weight_destroy(wg);
     fp8f_weight_destroy(wc);
     pair_free(&wq);
@@ -524,11 +562,14 @@ static void run_gemm_shapes(void) {
     const fp8f_dtype outs[3] = {FP8F_BF16, FP8F_F32, FP8F_F16};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
         run_gemm(shapes[i][0], shapes[i][1], shapes[i][2], FP8F_E4M3FN, outs[i % 3],
-                 (int)(i & 1), i % 4 != 3);
+                 (i & 1) ? BIAS_BF16 : BIAS_NONE, i % 4 != 3);
+    /* a bias bf16 cannot hold exactly, at a shape BLASLt takes otherwise */
+    run_gemm(64, 512, 1024, FP8F_E4M3FN, FP8F_BF16, BIAS_F32_INEXACT, 1);
     /* a weight of the other fp8 type: converted at creation */
-    run_gemm(20, 50, 300, FP8F_E4M3FNUZ, FP8F_F32, 1, 1);
+    run_gemm(20, 50, 300, FP8F_E4M3FNUZ, FP8F_F32, BIAS_BF16, 1);
     run_step(1, 5120, 5120);
-    run_step(16, 333, 640);
+    if (!strict_blaslt) /* N = 333: not BLASLt's */
+        run_step(16, 333, 640);
 }
 
 int main(void) {
@@ -591,14 +632,32 @@ int main(void) {
         fp8f_ctx_destroy(gpu);
     }
 
+    /* BLASLt forced and strict: the shapes it takes must run there (bf16
+     * and f16 biases included), the others must be refused untouched */
+    setenv("FP8F_HIP_GEMM", "blaslt", 1);
+    setenv("FP8F_HIP_GEMM_STRICT", "1", 1);
+    const fp8f_status strict_made =
+        under_test == FP8F_BACKEND_HIP ? fp8f_ctx_create(&o, &gpu) : FP8F_E_BACKEND;
+    unsetenv("FP8F_HIP_GEMM");
+    unsetenv("FP8F_HIP_GEMM_STRICT");
+    if (strict_made == FP8F_OK) {
+        printf("GEMM path forced: blaslt, strict\n");
+        strict_blaslt = 1;
+        run_gemm_shapes();
+        strict_blaslt = 0;
+        fp8f_ctx_destroy(gpu);
+    } else {
+        printf("GEMM path forced: blaslt, strict: SKIPPED: %s\n", fp8f_last_error(NULL));
+    }
+
     /* an e4m3fnuz context (MI300's type) on this GPU */
     o.fp8_dtype = FP8F_E4M3FNUZ;
     ok(fp8f_ctx_create(&o, &gpu), NULL, "gpu fnuz ctx");
     fp8f_ctx_destroy(cpu);
     o.backend = FP8F_BACKEND_CPU;
     ok(fp8f_ctx_create(&o, &cpu), NULL, "cpu fnuz ctx");
-    run_gemm(40, 70, 640, FP8F_E4M3FN, FP8F_BF16, 1, 1);
-    run_gemm(40, 70, 640, FP8F_E4M3FNUZ, FP8F_F32, 0, 0);
+    run_gemm(40, 70, 640, FP8F_E4M3FN, FP8F_BF16, BIAS_BF16, 1);
+    run_gemm(40, 70, 640, FP8F_E4M3FNUZ, FP8F_F32, BIAS_NONE, 0);
 
     fp8f_ctx_destroy(gpu);
     fp8f_ctx_destroy(cpu);
