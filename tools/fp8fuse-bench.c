@@ -61,6 +61,7 @@ struct opts {
     int64_t h, n, k;
     fp8f_dtype dtype, fp8;
     int reps, warmup, batch, json;
+    int bias; /* GEMM weights with a bf16 bias (GLM-4.7's qkv carries one) */
     char rowcfg[512];
 };
 
@@ -168,6 +169,7 @@ struct bcase {
     enum op op;
     int64_t m, h, n, k;
     fp8f_dtype dtype, fp8;
+    int bias;
     struct set sets[32];
     int nsets;
     fp8f_tensor w;       /* norm weight */
@@ -237,9 +239,15 @@ static void case_setup(struct bcase *c) {
         void *wq = dev_random(c->ctx, c->fp8, (size_t)(c->n * c->k), 0, 0);
         float *ws = dev_random(c->ctx, FP8F_F32, (size_t)c->n, 1e-3, 2e-3);
         fp8f_tensor wt = {wq, c->fp8, c->n, c->k, c->k};
-        check(c->ctx, fp8f_weight_create(c->ctx, &wt, ws, NULL, &c->weight), "weight_create");
+        fp8f_tensor bias = {NULL, FP8F_BF16, 1, c->n, c->n};
+        if (c->bias)
+            bias.data = dev_random(c->ctx, FP8F_BF16, (size_t)c->n, -1.0, 1.0);
+        check(c->ctx, fp8f_weight_create(c->ctx, &wt, ws, c->bias ? &bias : NULL, &c->weight),
+              "weight_create");
         fp8f_mem_free(c->ctx, wq);
         fp8f_mem_free(c->ctx, ws);
+        if (bias.data)
+            fp8f_mem_free(c->ctx, bias.data);
     }
     check(c->ctx, fp8f_ctx_sync(c->ctx), "sync");
     /* the fewest bytes: inputs once, outputs once (weights once) */
@@ -579,6 +587,7 @@ static void usage(void) {
            "                     [--m LIST] [--h H] [--dtype bf16|f16|f32] [--fp8 fn|fnuz]\n"
            "                     [--gemm-m LIST] [--n N] [--k K] [--reps R] [--warmup W]\n"
            "                     [--batch B] [--rowcfg \"vpt,tpr,rows;...\"] [--json]\n"
+           "                     [--bias]  (GEMM weights with a bf16 bias)\n"
            "                     [--peers]  (CPU: memcpy, unfused, oneDNN bf16, OpenBLAS sgemm "
            "beside each case)\n");
 }
@@ -634,6 +643,7 @@ static void run_backend(const struct opts *o, fp8f_backend_id id, const char *cf
             c.k = o->k;
             c.dtype = o->dtype;
             c.fp8 = fp8f_ctx_fp8_dtype(ctx);
+            c.bias = o->bias;
             /* the CPU backend at large sizes: only what finishes in reasonable time */
             if (!gpu && (double)c.m * (gemm_like(op) ? (double)c.n * c.k / 64 : c.h) > 4e8)
                 continue;
@@ -676,6 +686,8 @@ int main(int argc, char **argv) {
 #define ARG(name) (strcmp(a, name) == 0 && v && (i++, 1))
         if (strcmp(a, "--json") == 0)
             o.json = 1;
+        else if (strcmp(a, "--bias") == 0)
+            o.bias = 1;
         else if (strcmp(a, "--peers") == 0) /* issue 4 */
             bench_peers_on = 1;
         else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {

@@ -13,6 +13,7 @@
 #             (tools/bench/torch_peers.py), then tools/bench/compare.py
 #   sweep     fp8fuse-bench over launch shapes (FP8F_HIP_ROWCFG) for tuning
 #   gemm      the PTPC GEMM on GLM-4.7's weight shapes vs torch._scaled_mm
+#             (GEMM_BIAS=1: both sides with a bf16 bias)
 #             (tools/bench/gemm_report.py writes gemm.md)
 #   sanitize  Check suites on the GPU under compute-sanitizer memcheck and
 #             racecheck
@@ -187,7 +188,7 @@ gemm() {
     for nk in ${GEMM_SHAPES:-14336x5120 5120x12288 24576x5120}; do
         n=${nk%x*} k=${nk#*x}
         ./fp8fuse-bench --backend hip --op gemm,decode_step --gemm-m "$ms" --n "$n" --k "$k" \
-            --reps "${GEMM_REPS:-50}" --json >"$OUT/gemm-$nk.json" 2>>"$LOG" || say "bench $nk failed"
+            ${GEMM_BIAS:+--bias} --reps "${GEMM_REPS:-50}" --json >"$OUT/gemm-$nk.json" 2>>"$LOG" || say "bench $nk failed"
         files+=("$OUT/gemm-$nk.json")
         # variants, labelled hip/<name>: each GEMM path forced (stream, blaslt,
         # tiled) near the heuristic's switch, nopdl (the decode step without
@@ -206,7 +207,7 @@ gemm() {
             files+=("$OUT/gemm-$nk-$p.json")
         done
         PYTHONUNBUFFERED=1 python3 tools/bench/torch_peers.py --ops gemm --gemm-m "$ms" \
-            --n "$n" --k "$k" --reps "${GEMM_REPS:-50}" --json "$OUT/peers-$nk.json" \
+            --n "$n" --k "$k" ${GEMM_BIAS:+--bias} --reps "${GEMM_REPS:-50}" --json "$OUT/peers-$nk.json" \
             >>"$LOG" 2>&1 || say "peers $nk failed"
         files+=("$OUT/peers-$nk.json")
     done

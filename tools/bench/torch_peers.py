@@ -153,6 +153,7 @@ def main():
     ap.add_argument("--batch", type=int, default=20)
     ap.add_argument("--ops", default="copy,add_norm_quant,quant,gemm")
     ap.add_argument("--json", default="")
+    ap.add_argument("--bias", action="store_true", help="GEMM with a bf16 bias, as qkv has")
     a = ap.parse_args()
     ops = a.ops.split(",")
     ms = [int(v) for v in a.m.split(",") if v]
@@ -234,6 +235,7 @@ def main():
         N, K = a.n, a.k
         wq = (torch.randn(N, K, device=dev) * 100).clamp(-448, 448).to(torch.float8_e4m3fn)
         sw = (torch.rand(1, N, device=dev) * 1e-3 + 1e-3).float()
+        bias = (torch.rand(N, device=dev) * 2 - 1).to(torch.bfloat16) if a.bias else None
         for m in gms:
             ns = nsets_for(m * K + m * N * 2)
             qa = [(torch.randn(m, K, device=dev) * 100).clamp(-448, 448).to(torch.float8_e4m3fn)
@@ -242,7 +244,7 @@ def main():
             nbytes = m * K + 4.0 * m + N * K + 4.0 * N + m * N * 2.0
 
             def fn(i):
-                return torch._scaled_mm(qa[i], wq.t(), scale_a=sa[i], scale_b=sw,
+                return torch._scaled_mm(qa[i], wq.t(), scale_a=sa[i], scale_b=sw, bias=bias,
                                         out_dtype=torch.bfloat16)
             try:
                 res = timer.run(fn, ns)
