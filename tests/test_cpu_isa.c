@@ -82,7 +82,9 @@ static int shape_rows[] = {1, 3, 40};
 static int shape_h[] = {1, 7, 16, 33, 300, 5120};
 static const fp8f_dtype fdt[3] = {FP8F_BF16, FP8F_F16, FP8F_F32};
 
-/* Special rows: 0 normal, 1 zeros, 2 huge, 3 NaN, 4 Inf, 5 tiny (subnormal codes). */
+/* Special rows: 0 normal, 1 zeros, 2 huge, 3 NaN, 4 Inf, 5 tiny (subnormal
+ * codes), 6 f32 denormals (in bf16 and f32; given to x and the residual, so
+ * that x + r is one too: the bf16 rounding instructions flush those). */
 static void special_row(fp8f_tensor *x, int64_t r, int kind) {
     for (int64_t c = 0; c < x->cols; c++) {
         float v = fp8f_load_float(x->dtype, x->data, r * x->stride + c);
@@ -92,6 +94,7 @@ static void special_row(fp8f_tensor *x, int64_t r, int kind) {
         case 3: if (c == x->cols / 2) v = NAN; break;
         case 4: if (c == 0) v = -INFINITY; break;
         case 5: v = c % 5 == 0 ? v : v * 1e-3f; break;
+        case 6: v = c % 3 == 0 ? v : v * 1e-39f; break;
         default: break;
         }
         fp8f_store_float(x->dtype, x->data, r * x->stride + c, v);
@@ -118,9 +121,12 @@ static void check_norm_quant_level(int level) {
                                  fi ? "fnuz" : "fn", (long long)rows, (long long)h,
                                  ref_dtype_name(xt), withres ? " +res" : "", pad);
                         fp8f_tensor x = make_tensor(xt, rows, h, pad, &rng, 1.5);
-                        for (int64_t r = 0; r < rows && rows > 6; r++)
-                            special_row(&x, r, (int)(r % 6));
                         fp8f_tensor res = make_tensor(xt, rows, h, pad + 1, &rng, 1.0);
+                        for (int64_t r = 0; r < rows && rows > 6; r++) {
+                            special_row(&x, r, (int)(r % 7));
+                            if (r % 7 == 6)
+                                special_row(&res, r, 6);
+                        }
                         fp8f_tensor res2 = clone(&res);
                         fp8f_tensor w = make_tensor(xt, 1, h, 0, &rng, 0.5);
                         const float ub = 3.0f, *ubp = hi == 2 ? &ub : NULL;

@@ -106,12 +106,17 @@ float cpu_avx512_row_amax(const void *x, fp8f_dtype xt, float *y, int64_t n) {
 void cpu_avx512_row_encode(const float *y, int64_t n, float scale, fp8f_dtype fp8, uint8_t *q) {
     const __m512 s = _mm512_set1_ps(scale);
     const int fnuz = fp8 == FP8F_E4M3FNUZ;
+    /* the in-lane packs leave 128-bit lane l of the result holding codes
+     * 4 x 4 from each of the four vectors' lane l: put them back in order */
+    const __m512i order = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
     int64_t c = 0;
-    for (; c + 32 <= n; c += 32) {
+    for (; c + 64 <= n; c += 64) { /* codes are 0..255: the saturating packs keep them */
         __m512i a = encode16(_mm512_div_ps(_mm512_loadu_ps(y + c), s), fnuz);
         __m512i b = encode16(_mm512_div_ps(_mm512_loadu_ps(y + c + 16), s), fnuz);
-        __m128i qa = _mm512_cvtepi32_epi8(a), qb = _mm512_cvtepi32_epi8(b);
-        _mm256_storeu_si256((__m256i *)(q + c), _mm256_set_m128i(qb, qa));
+        __m512i d = encode16(_mm512_div_ps(_mm512_loadu_ps(y + c + 32), s), fnuz);
+        __m512i e = encode16(_mm512_div_ps(_mm512_loadu_ps(y + c + 48), s), fnuz);
+        __m512i codes = _mm512_packus_epi16(_mm512_packus_epi32(a, b), _mm512_packus_epi32(d, e));
+        _mm512_storeu_si512(q + c, _mm512_permutexvar_epi32(order, codes));
     }
     for (; c < n; c += 16) {
         const __mmask16 m = tail_mask16(n - c);

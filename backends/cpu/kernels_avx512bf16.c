@@ -31,6 +31,60 @@ void cpu_avx512_row_encode(const float *y, int64_t n, float scale, fp8f_dtype fp
 void cpu_avx512_row_norm_store(const void *h, fp8f_dtype ht, const void *w, fp8f_dtype wt,
                                float inv_rms, void *out, fp8f_dtype ot, int64_t n);
 
+/* ---- norm rows ---- */
+
+/* 16 bf16 (the low or high half of 32) as f32. */
+static inline __m512 bf16x16_lo(__m512i v) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(v)), 16));
+}
+static inline __m512 bf16x16_hi(__m512i v) {
+    return _mm512_castsi512_ps(
+        _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(v, 1)), 16));
+}
+
+/* h0, h1 rounded to 32 bf16 as fp8f_f32_to_bf16 rounds. vcvtne2ps2bf16 does
+ * it in one instruction (to nearest even; a NaN keeps its sign and top bits
+ * with the quiet bit set, as fp8f_f32_to_bf16) but flushes f32 denormals
+ * to zero; a block with one is rounded in integer arithmetic instead. */
+static inline __m512i round_to_bf16x32(__m512 h0, __m512 h1) {
+    if (__builtin_expect(_mm512_fpclass_ps_mask(h0, 0x20) | _mm512_fpclass_ps_mask(h1, 0x20), 0))
+        return _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi32_epi16(bf16_bits(h0))),
+                                  _mm512_cvtepi32_epi16(bf16_bits(h1)), 1);
+    return (__m512i)_mm512_cvtne2ps_pbh(h1, h0);
+}
+
+/* The residual add of the common case (bf16 x and residual) 32 elements at
+ * a time, the sum of squares in the same lanes and order as every other
+ * table (cpu_avx512_row_add_ss: 16 lanes, blocks in order); anything else
+ * goes to the AVX-512 row. */
+static float row_add_ss(const void *x, fp8f_dtype xt, void *r, fp8f_dtype rt, int64_t n) {
+    if (!r || xt != FP8F_BF16 || rt != FP8F_BF16)
+        return cpu_avx512_row_add_ss(x, xt, r, rt, n);
+    const uint16_t *xs = (const uint16_t *)x;
+    uint16_t *rs = (uint16_t *)r;
+    __m512 acc = _mm512_setzero_ps();
+    int64_t c = 0;
+    for (; c + 32 <= n; c += 32) {
+        const __m512i xv = _mm512_loadu_si512(xs + c), rv = _mm512_loadu_si512(rs + c);
+        const __m512i hb = round_to_bf16x32(_mm512_add_ps(bf16x16_lo(xv), bf16x16_lo(rv)),
+                                            _mm512_add_ps(bf16x16_hi(xv), bf16x16_hi(rv)));
+        _mm512_storeu_si512(rs + c, hb);
+        const __m512 h0 = bf16x16_lo(hb), h1 = bf16x16_hi(hb);
+        acc = _mm512_add_ps(acc, _mm512_mul_ps(h0, h0));
+        acc = _mm512_add_ps(acc, _mm512_mul_ps(h1, h1));
+    }
+    for (; c < n; c += 16) {
+        const __mmask16 m = tail_mask16(n - c);
+        const __m512 h = round16(FP8F_BF16, _mm512_add_ps(load16(FP8F_BF16, xs, c, m),
+                                                          load16(FP8F_BF16, rs, c, m)));
+        store16(FP8F_BF16, rs, c, h, m);
+        acc = _mm512_add_ps(acc, _mm512_mul_ps(h, h));
+    }
+    return fold16_ps(acc);
+}
+
+/* ---- GEMM ---- */
+
 static inline int64_t kpairs(int64_t k) { return (k + 1) / 2; }
 
 static size_t panel_bytes(int64_t k) { return (size_t)kpairs(k) * 64; }
@@ -249,7 +303,7 @@ const struct cpu_kernels cpu_kernels_avx512bf16 = {
     .name = "avx512",
     .gemm_name = "avx512bf16 vdpbf16ps (fp8->bf16 by vpermi2b in registers, 32-channel panels; "
                  "decode M<=8 streams the weight once)",
-    .row_add_ss = cpu_avx512_row_add_ss,
+    .row_add_ss = row_add_ss,
     .row_norm = cpu_avx512_row_norm,
     .row_amax = cpu_avx512_row_amax,
     .row_encode = cpu_avx512_row_encode,
