@@ -92,14 +92,33 @@ float cpu_avx512_row_norm(const void *h, fp8f_dtype ht, const void *w, fp8f_dtyp
 float cpu_avx512_row_amax(const void *x, fp8f_dtype xt, float *y, int64_t n) {
     const __m512i absmask = _mm512_set1_epi32(0x7fffffff);
     __m512 amax = _mm512_setzero_ps();
-    for (int64_t c = 0; c < n; c += 16) {
-        const __mmask16 m = tail_mask16(n - c);
-        __m512 v = load16(xt, x, c, m);
-        if (y)
-            _mm512_mask_storeu_ps(y + c, m, v);
-        __m512 a = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v), absmask));
-        amax = _mm512_mask_max_ps(amax, m, a, amax);
+    int64_t c = 0;
+    /* full blocks with a constant mask (plain loads and stores: masked ones
+     * in the loop ran 1.8x slower on Zen 5), then the tail */
+#define AMAX_BODY(M)                                                                           \
+    {                                                                                          \
+        __m512 v = load16(xt, x, c, M);                                                        \
+        if (y)                                                                                 \
+            _mm512_mask_storeu_ps(y + c, M, v);                                                \
+        __m512 a = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v), absmask));     \
+        amax = _mm512_mask_max_ps(amax, M, a, amax); /* NaN lanes keep amax */                 \
     }
+    if (xt == FP8F_BF16) {
+        for (; c + 16 <= n; c += 16) {
+            const __mmask16 full = 0xffff;
+            const fp8f_dtype xt = FP8F_BF16; /* specialized */
+            AMAX_BODY(full)
+        }
+    }
+    for (; c + 16 <= n; c += 16) {
+        const __mmask16 full = 0xffff;
+        AMAX_BODY(full)
+    }
+    if (c < n) {
+        const __mmask16 m = tail_mask16(n - c);
+        AMAX_BODY(m)
+    }
+#undef AMAX_BODY
     return _mm512_reduce_max_ps(amax);
 }
 
@@ -128,11 +147,30 @@ void cpu_avx512_row_encode(const float *y, int64_t n, float scale, fp8f_dtype fp
 void cpu_avx512_row_norm_store(const void *h, fp8f_dtype ht, const void *w, fp8f_dtype wt,
                                float inv_rms, void *out, fp8f_dtype ot, int64_t n) {
     const __m512 inv = _mm512_set1_ps(inv_rms);
-    for (int64_t c = 0; c < n; c += 16) {
-        const __mmask16 m = tail_mask16(n - c);
-        __m512 v = _mm512_mul_ps(_mm512_mul_ps(load16(ht, h, c, m), inv), load16(wt, w, c, m));
-        store16(ot, out, c, v, m);
+    int64_t c = 0;
+    /* full blocks with a constant mask (plain loads and stores: masked ones
+     * in the loop ran 1.8x slower on Zen 5), then the tail */
+#define NORM_STORE_BODY(M)                                                                     \
+    {                                                                                          \
+        __m512 v = _mm512_mul_ps(_mm512_mul_ps(load16(ht, h, c, M), inv), load16(wt, w, c, M)); \
+        store16(ot, out, c, v, M);                                                             \
     }
+    if (ht == FP8F_BF16 && wt == FP8F_BF16 && ot == FP8F_BF16) {
+        for (; c + 16 <= n; c += 16) {
+            const __mmask16 full = 0xffff;
+            const fp8f_dtype ht = FP8F_BF16, wt = FP8F_BF16, ot = FP8F_BF16; /* specialized */
+            NORM_STORE_BODY(full)
+        }
+    }
+    for (; c + 16 <= n; c += 16) {
+        const __mmask16 full = 0xffff;
+        NORM_STORE_BODY(full)
+    }
+    if (c < n) {
+        const __mmask16 m = tail_mask16(n - c);
+        NORM_STORE_BODY(m)
+    }
+#undef NORM_STORE_BODY
 }
 
 /* ---- GEMM (f32 FMA) ---- */
