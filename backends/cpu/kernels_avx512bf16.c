@@ -22,6 +22,11 @@
 #define MR 8
 #define KCP 256 /* k pairs per converted block: 256 * 128 bytes = 32 KB */
 #define MCMAX 256
+/* Two panels side by side: 6 rows x 64 channels (24 accumulators, 4 weight
+ * loads and 6 broadcasts per 24 vdpbf16ps), k pairs per converted block
+ * halved to keep it at 32 KB. */
+#define MR2 6
+#define KCP2 128
 
 float cpu_avx512_row_add_ss(const void *x, fp8f_dtype xt, void *r, fp8f_dtype rt, int64_t n);
 float cpu_avx512_row_norm(const void *h, fp8f_dtype ht, const void *w, fp8f_dtype wt,
@@ -122,7 +127,7 @@ static void prep_a(const uint8_t *codes, int64_t lda, int64_t m, int64_t k, fp8f
 
 static size_t scratch_bytes(int64_t k) {
     (void)k;
-    return (size_t)KCP * 128 + (size_t)MCMAX * NR * 4 + 64;
+    return (size_t)KCP * 128 + (size_t)MCMAX * 2 * NR * 4 + 64;
 }
 
 /* The lookup tables of one fp8 type: low and high bytes of bf16(|code|). */
@@ -248,6 +253,49 @@ AVX512_INLINE void block_micro(const struct cpu_gemm_args *g, int64_t m0, int mr
     }
 }
 
+/* Blocked, two panels: rows [m0, m0 + mr) x 64 channels over k pairs
+ * [q0, q0 + nq) of a converted block holding, per k pair, the two
+ * registers of the first panel then the two of the second; partial sums in
+ * cb (mr x 64 floats). Each output sees the same vdpbf16ps in the same
+ * order as with one panel, so the results are the same bits. */
+AVX512_INLINE void block_micro_wide(const struct cpu_gemm_args *g, int64_t m0, int mr,
+                                    const __m512i *wb, int64_t q0, int64_t nq, float *cb,
+                                    int first, int last, int64_t n0) {
+    __m512 acc[MR2][4];
+    const uint32_t *a[MR2];
+    const size_t astr = g->a_stride / 4;
+    _Pragma("GCC unroll 16")
+    for (int i = 0; i < MR2; i++) {
+        a[i] = (const uint32_t *)g->a + (size_t)(m0 + (i < mr ? i : 0)) * astr + q0;
+        _Pragma("GCC unroll 4")
+        for (int z = 0; z < 4; z++)
+            acc[i][z] = i < mr && !first ? _mm512_load_ps(cb + i * 2 * NR + 16 * z)
+                                         : _mm512_setzero_ps();
+    }
+    for (int64_t pp = 0; pp < nq; pp++) {
+        const __m512i w0 = _mm512_load_si512(wb + 4 * pp), w1 = _mm512_load_si512(wb + 4 * pp + 1),
+                      w2 = _mm512_load_si512(wb + 4 * pp + 2), w3 = _mm512_load_si512(wb + 4 * pp + 3);
+        _Pragma("GCC unroll 16")
+        for (int i = 0; i < MR2; i++)
+            if (i < mr) {
+                const __m512i av = _mm512_set1_epi32((int)a[i][pp]);
+                DP(acc[i][0], av, w0);
+                DP(acc[i][1], av, w1);
+                DP(acc[i][2], av, w2);
+                DP(acc[i][3], av, w3);
+            }
+    }
+    _Pragma("GCC unroll 16")
+    for (int i = 0; i < mr; i++)
+        _Pragma("GCC unroll 4")
+        for (int z = 0; z < 4; z++) {
+            if (last)
+                epilogue16(g, m0 + i, n0 + 16 * z, acc[i][z], 1.0f);
+            else
+                _mm512_store_ps(cb + i * 2 * NR + 16 * z, acc[i][z]);
+        }
+}
+
 #define CASES(CALL)                                                                            \
     switch (r) {                                                                               \
     case 1: CALL(1); break;                                                                    \
@@ -258,6 +306,16 @@ AVX512_INLINE void block_micro(const struct cpu_gemm_args *g, int64_t m0, int mr
     case 6: CALL(6); break;                                                                    \
     case 7: CALL(7); break;                                                                    \
     default: CALL(8); break;                                                                   \
+    }
+
+#define CASES6(CALL)                                                                           \
+    switch (r) {                                                                               \
+    case 1: CALL(1); break;                                                                    \
+    case 2: CALL(2); break;                                                                    \
+    case 3: CALL(3); break;                                                                    \
+    case 4: CALL(4); break;                                                                    \
+    case 5: CALL(5); break;                                                                    \
+    default: CALL(6); break;                                                                   \
     }
 
 static void gemm_block(const struct cpu_gemm_args *g, int64_t m0, int64_t m1, int64_t p0,
@@ -277,7 +335,29 @@ static void gemm_block(const struct cpu_gemm_args *g, int64_t m0, int64_t m1, in
     }
     __m512i *wb = (__m512i *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     float *cbuf = (float *)(wb + 2 * KCP);
-    for (int64_t p = p0; p < p1; p++) {
+    int64_t p = p0;
+    for (; p + 2 <= p1; p += 2) { /* panels in pairs */
+        const uint8_t *wp = g->w + (size_t)p * pb;
+        for (int64_t q0 = 0; q0 < kp; q0 += KCP2) {
+            const int64_t nq = kp - q0 < KCP2 ? kp - q0 : KCP2;
+            for (int64_t pp = 0; pp < nq; pp++)
+                for (int h = 0; h < 2; h++) {
+                    __m512i w0, w1;
+                    cvt64(&t, wp + h * pb + (q0 + pp) * 64, &w0, &w1);
+                    _mm512_store_si512(wb + 4 * pp + 2 * h, w0);
+                    _mm512_store_si512(wb + 4 * pp + 2 * h + 1, w1);
+                }
+            const int first = q0 == 0, last = q0 + nq >= kp;
+            for (int64_t i = m0; i < m1; i += MR2) {
+                const int r = m1 - i >= MR2 ? MR2 : (int)(m1 - i);
+                float *cb = cbuf + (size_t)(i - m0) * 2 * NR;
+#define BLK2(R) block_micro_wide(g, i, R, wb, q0, nq, cb, first, last, p * NR)
+                CASES6(BLK2)
+#undef BLK2
+            }
+        }
+    }
+    for (; p < p1; p++) { /* an odd panel left */
         const uint8_t *wp = g->w + (size_t)p * pb;
         for (int64_t q0 = 0; q0 < kp; q0 += KCP) {
             const int64_t nq = kp - q0 < KCP ? kp - q0 : KCP;
