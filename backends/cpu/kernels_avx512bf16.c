@@ -214,107 +214,70 @@ AVX512_INLINE void decode_panel(const struct cpu_gemm_args *g, const struct tabs
     }
 }
 
-/* Blocked: rows [m0, m0 + mr) over k pairs [q0, q0 + nq) of a converted
- * bf16 block; partial sums in cb (mr x 32 floats). */
-AVX512_INLINE void block_micro(const struct cpu_gemm_args *g, int64_t m0, int mr,
+/* Blocked: rows [m0, m0 + mr) x np panels (32 channels each) over k pairs
+ * [q0, q0 + nq) of a converted bf16 block holding, per k pair, the two
+ * registers of each panel in turn; partial sums in cb (mr x 32 np floats).
+ * One panel takes up to MR rows (16 accumulators), two up to MR2 (24, with
+ * 4 weight loads and 6 broadcasts per 24 vdpbf16ps). Each output sees the
+ * same vdpbf16ps in the same order either way: the same bits. */
+AVX512_INLINE void block_micro(const struct cpu_gemm_args *g, int64_t m0, int mr, int np,
                                const __m512i *wb, int64_t q0, int64_t nq, float *cb, int first,
                                int last, int64_t n0) {
-    __m512 acc[MR][2];
+    const int nz = 2 * np, ldc = np * NR; /* registers per row, floats per cb row */
+    __m512 acc[MR][4];
     const uint32_t *a[MR];
     const size_t astr = g->a_stride / 4;
     _Pragma("GCC unroll 16")
     for (int i = 0; i < MR; i++) {
         a[i] = (const uint32_t *)g->a + (size_t)(m0 + (i < mr ? i : 0)) * astr + q0;
-        acc[i][0] = acc[i][1] = _mm512_setzero_ps(); /* rows >= mr stay unused */
-        if (i < mr && !first) {
-            acc[i][0] = _mm512_load_ps(cb + i * NR);
-            acc[i][1] = _mm512_load_ps(cb + i * NR + 16);
-        }
+        _Pragma("GCC unroll 4")
+        for (int z = 0; z < 4; z++) /* rows >= mr and z >= nz stay unused */
+            acc[i][z] = i < mr && z < nz && !first ? _mm512_load_ps(cb + i * ldc + 16 * z)
+                                                   : _mm512_setzero_ps();
     }
     for (int64_t pp = 0; pp < nq; pp++) {
-        const __m512i w0 = _mm512_load_si512(wb + 2 * pp), w1 = _mm512_load_si512(wb + 2 * pp + 1);
+        __m512i w[4];
+        _Pragma("GCC unroll 4")
+        for (int z = 0; z < nz; z++)
+            w[z] = _mm512_load_si512(wb + nz * pp + z);
         _Pragma("GCC unroll 16")
         for (int i = 0; i < MR; i++)
             if (i < mr) {
                 const __m512i av = _mm512_set1_epi32((int)a[i][pp]);
-                DP(acc[i][0], av, w0);
-                DP(acc[i][1], av, w1);
-            }
-    }
-    _Pragma("GCC unroll 16")
-    for (int i = 0; i < mr; i++) {
-        if (last) {
-            epilogue16(g, m0 + i, n0, acc[i][0], 1.0f);
-            epilogue16(g, m0 + i, n0 + 16, acc[i][1], 1.0f);
-        } else {
-            _mm512_store_ps(cb + i * NR, acc[i][0]);
-            _mm512_store_ps(cb + i * NR + 16, acc[i][1]);
-        }
-    }
-}
-
-/* Blocked, two panels: rows [m0, m0 + mr) x 64 channels over k pairs
- * [q0, q0 + nq) of a converted block holding, per k pair, the two
- * registers of the first panel then the two of the second; partial sums in
- * cb (mr x 64 floats). Each output sees the same vdpbf16ps in the same
- * order as with one panel, so the results are the same bits. */
-AVX512_INLINE void block_micro_wide(const struct cpu_gemm_args *g, int64_t m0, int mr,
-                                    const __m512i *wb, int64_t q0, int64_t nq, float *cb,
-                                    int first, int last, int64_t n0) {
-    __m512 acc[MR2][4];
-    const uint32_t *a[MR2];
-    const size_t astr = g->a_stride / 4;
-    _Pragma("GCC unroll 16")
-    for (int i = 0; i < MR2; i++) {
-        a[i] = (const uint32_t *)g->a + (size_t)(m0 + (i < mr ? i : 0)) * astr + q0;
-        _Pragma("GCC unroll 4")
-        for (int z = 0; z < 4; z++)
-            acc[i][z] = i < mr && !first ? _mm512_load_ps(cb + i * 2 * NR + 16 * z)
-                                         : _mm512_setzero_ps();
-    }
-    for (int64_t pp = 0; pp < nq; pp++) {
-        const __m512i w0 = _mm512_load_si512(wb + 4 * pp), w1 = _mm512_load_si512(wb + 4 * pp + 1),
-                      w2 = _mm512_load_si512(wb + 4 * pp + 2), w3 = _mm512_load_si512(wb + 4 * pp + 3);
-        _Pragma("GCC unroll 16")
-        for (int i = 0; i < MR2; i++)
-            if (i < mr) {
-                const __m512i av = _mm512_set1_epi32((int)a[i][pp]);
-                DP(acc[i][0], av, w0);
-                DP(acc[i][1], av, w1);
-                DP(acc[i][2], av, w2);
-                DP(acc[i][3], av, w3);
+                _Pragma("GCC unroll 4")
+                for (int z = 0; z < nz; z++)
+                    DP(acc[i][z], av, w[z]);
             }
     }
     _Pragma("GCC unroll 16")
     for (int i = 0; i < mr; i++)
         _Pragma("GCC unroll 4")
-        for (int z = 0; z < 4; z++) {
+        for (int z = 0; z < nz; z++) {
             if (last)
                 epilogue16(g, m0 + i, n0 + 16 * z, acc[i][z], 1.0f);
             else
-                _mm512_store_ps(cb + i * 2 * NR + 16 * z, acc[i][z]);
+                _mm512_store_ps(cb + i * ldc + 16 * z, acc[i][z]);
         }
 }
 
-#define CASES(CALL)                                                                            \
-    switch (r) {                                                                               \
+/* A micro-kernel call with its row count r (1..MR or 1..MR2) as a constant,
+ * so that each count gets its own unrolled copy. */
+#define CASES_1_TO_5(CALL)                                                                     \
     case 1: CALL(1); break;                                                                    \
     case 2: CALL(2); break;                                                                    \
     case 3: CALL(3); break;                                                                    \
     case 4: CALL(4); break;                                                                    \
-    case 5: CALL(5); break;                                                                    \
+    case 5: CALL(5); break;
+#define CASES(CALL)                                                                            \
+    switch (r) {                                                                               \
+        CASES_1_TO_5(CALL)                                                                     \
     case 6: CALL(6); break;                                                                    \
     case 7: CALL(7); break;                                                                    \
     default: CALL(8); break;                                                                   \
     }
-
 #define CASES6(CALL)                                                                           \
     switch (r) {                                                                               \
-    case 1: CALL(1); break;                                                                    \
-    case 2: CALL(2); break;                                                                    \
-    case 3: CALL(3); break;                                                                    \
-    case 4: CALL(4); break;                                                                    \
-    case 5: CALL(5); break;                                                                    \
+        CASES_1_TO_5(CALL)                                                                     \
     default: CALL(6); break;                                                                   \
     }
 
@@ -351,7 +314,7 @@ static void gemm_block(const struct cpu_gemm_args *g, int64_t m0, int64_t m1, in
             for (int64_t i = m0; i < m1; i += MR2) {
                 const int r = m1 - i >= MR2 ? MR2 : (int)(m1 - i);
                 float *cb = cbuf + (size_t)(i - m0) * 2 * NR;
-#define BLK2(R) block_micro_wide(g, i, R, wb, q0, nq, cb, first, last, p * NR)
+#define BLK2(R) block_micro(g, i, R, 2, wb, q0, nq, cb, first, last, p * NR)
                 CASES6(BLK2)
 #undef BLK2
             }
@@ -371,7 +334,7 @@ static void gemm_block(const struct cpu_gemm_args *g, int64_t m0, int64_t m1, in
             for (int64_t i = m0; i < m1; i += MR) {
                 const int r = m1 - i >= MR ? MR : (int)(m1 - i);
                 float *cb = cbuf + (size_t)(i - m0) * NR;
-#define BLK(R) block_micro(g, i, R, wb, q0, nq, cb, first, last, p * NR)
+#define BLK(R) block_micro(g, i, R, 1, wb, q0, nq, cb, first, last, p * NR)
                 CASES(BLK)
 #undef BLK
             }
