@@ -201,7 +201,7 @@ gemm() {
             tok8 | tok16 | tok32) var=FP8F_HIP_STREAM_TOKENS=${p#tok} ops=gemm,decode_step ;;
             rows16 | rows32) var=FP8F_HIP_STREAM_ROWS=${p#rows} ops=gemm,decode_step ;;
             esac
-            env "$var" ./fp8fuse-bench --backend hip --op "$ops" --gemm-m "${GEMM_PATH_M:-16,32,48,64}" \
+            env $var ./fp8fuse-bench --backend hip --op "$ops" --gemm-m "${GEMM_PATH_M:-16,32,48,64}" \
                 --n "$n" --k "$k" --reps "${GEMM_REPS:-50}" --json 2>>"$LOG" |
                 sed "s/\"backend\": *\"hip\"/\"backend\": \"hip\/$p\"/g" >"$OUT/gemm-$nk-$p.json"
             files+=("$OUT/gemm-$nk-$p.json")
