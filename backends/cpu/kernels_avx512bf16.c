@@ -26,7 +26,6 @@
  * loads and 6 broadcasts per 24 vdpbf16ps), k pairs per converted block
  * halved to keep it at 32 KB. */
 #define MR2 6
-#define KCP2 128
 
 float cpu_avx512_row_add_ss(const void *x, fp8f_dtype xt, void *r, fp8f_dtype rt, int64_t n);
 float cpu_avx512_row_norm(const void *h, fp8f_dtype ht, const void *w, fp8f_dtype wt,
@@ -281,12 +280,46 @@ AVX512_INLINE void block_micro(const struct cpu_gemm_args *g, int64_t m0, int mr
     default: CALL(6); break;                                                                   \
     }
 
+/* Rows [m0, m1) against np panels from p (1 or 2, a constant where this is
+ * inlined): per block of k pairs, the panels' codes converted into wb (per
+ * k pair the two registers of each panel in turn, 32 KB in all), then every
+ * block of rows multiplied by it. */
+AVX512_INLINE void blocked_panels(const struct cpu_gemm_args *g, const struct tabs *t,
+                                  int64_t m0, int64_t m1, int64_t p, int np, __m512i *wb,
+                                  float *cbuf) {
+    const size_t pb = panel_bytes(g->k);
+    const int64_t kp = kpairs(g->k), kcp = KCP / np;
+    const int rows = np == 1 ? MR : MR2;
+    const uint8_t *wp = g->w + (size_t)p * pb;
+    for (int64_t q0 = 0; q0 < kp; q0 += kcp) {
+        const int64_t nq = kp - q0 < kcp ? kp - q0 : kcp;
+        for (int64_t pp = 0; pp < nq; pp++)
+            for (int h = 0; h < np; h++) {
+                __m512i w0, w1;
+                cvt64(t, wp + h * pb + (q0 + pp) * 64, &w0, &w1);
+                _mm512_store_si512(wb + 2 * np * pp + 2 * h, w0);
+                _mm512_store_si512(wb + 2 * np * pp + 2 * h + 1, w1);
+            }
+        const int first = q0 == 0, last = q0 + nq >= kp;
+        for (int64_t i = m0; i < m1; i += rows) {
+            const int r = m1 - i >= rows ? rows : (int)(m1 - i);
+            float *cb = cbuf + (size_t)(i - m0) * (size_t)np * NR;
+#define BLK(R) block_micro(g, i, R, np, wb, q0, nq, cb, first, last, p * NR)
+            if (np == 1) {
+                CASES(BLK)
+            } else {
+                CASES6(BLK)
+            }
+#undef BLK
+        }
+    }
+}
+
 static void gemm_block(const struct cpu_gemm_args *g, int64_t m0, int64_t m1, int64_t p0,
                        int64_t p1, void *scratch) {
     const struct tabs t = make_tabs(g->fp8);
-    const size_t pb = panel_bytes(g->k);
-    const int64_t kp = kpairs(g->k);
     if (m1 - m0 <= MR) {
+        const size_t pb = panel_bytes(g->k);
         const int r = (int)(m1 - m0);
         for (int64_t p = p0; p < p1; p++) {
             const uint8_t *wp = g->w + (size_t)p * pb;
@@ -299,47 +332,10 @@ static void gemm_block(const struct cpu_gemm_args *g, int64_t m0, int64_t m1, in
     __m512i *wb = (__m512i *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     float *cbuf = (float *)(wb + 2 * KCP);
     int64_t p = p0;
-    for (; p + 2 <= p1; p += 2) { /* panels in pairs */
-        const uint8_t *wp = g->w + (size_t)p * pb;
-        for (int64_t q0 = 0; q0 < kp; q0 += KCP2) {
-            const int64_t nq = kp - q0 < KCP2 ? kp - q0 : KCP2;
-            for (int64_t pp = 0; pp < nq; pp++)
-                for (int h = 0; h < 2; h++) {
-                    __m512i w0, w1;
-                    cvt64(&t, wp + h * pb + (q0 + pp) * 64, &w0, &w1);
-                    _mm512_store_si512(wb + 4 * pp + 2 * h, w0);
-                    _mm512_store_si512(wb + 4 * pp + 2 * h + 1, w1);
-                }
-            const int first = q0 == 0, last = q0 + nq >= kp;
-            for (int64_t i = m0; i < m1; i += MR2) {
-                const int r = m1 - i >= MR2 ? MR2 : (int)(m1 - i);
-                float *cb = cbuf + (size_t)(i - m0) * 2 * NR;
-#define BLK2(R) block_micro(g, i, R, 2, wb, q0, nq, cb, first, last, p * NR)
-                CASES6(BLK2)
-#undef BLK2
-            }
-        }
-    }
-    for (; p < p1; p++) { /* an odd panel left */
-        const uint8_t *wp = g->w + (size_t)p * pb;
-        for (int64_t q0 = 0; q0 < kp; q0 += KCP) {
-            const int64_t nq = kp - q0 < KCP ? kp - q0 : KCP;
-            for (int64_t pp = 0; pp < nq; pp++) {
-                __m512i w0, w1;
-                cvt64(&t, wp + (q0 + pp) * 64, &w0, &w1);
-                _mm512_store_si512(wb + 2 * pp, w0);
-                _mm512_store_si512(wb + 2 * pp + 1, w1);
-            }
-            const int first = q0 == 0, last = q0 + nq >= kp;
-            for (int64_t i = m0; i < m1; i += MR) {
-                const int r = m1 - i >= MR ? MR : (int)(m1 - i);
-                float *cb = cbuf + (size_t)(i - m0) * NR;
-#define BLK(R) block_micro(g, i, R, 1, wb, q0, nq, cb, first, last, p * NR)
-                CASES(BLK)
-#undef BLK
-            }
-        }
-    }
+    for (; p + 2 <= p1; p += 2) /* panels in pairs */
+        blocked_panels(g, &t, m0, m1, p, 2, wb, cbuf);
+    if (p < p1) /* an odd panel left */
+        blocked_panels(g, &t, m0, m1, p, 1, wb, cbuf);
 }
 
 const struct cpu_kernels cpu_kernels_avx512bf16 = {
