@@ -280,16 +280,56 @@ AVX512_INLINE void block_micro(const struct cpu_gemm_args *g, int64_t m0, int mr
     default: CALL(6); break;                                                                   \
     }
 
+/* The codes a blocked pass converts next, fetched into L2 while the rows
+ * multiply the current block so that converting them does not wait on
+ * memory: one 64-byte line per k pair and panel, `lines` per panel, from
+ * `codes` (panels pb bytes apart); NULL: nothing follows. */
+struct next_codes {
+    const uint8_t *codes;
+    int64_t lines;
+    int np;
+};
+
+/* After k pairs [q0, q0 + kcp) of np panels from p: the next k pairs of the
+ * same panels, else the first block of the panels after them (below p1). */
+static inline struct next_codes next_codes(const struct cpu_gemm_args *g, int64_t p, int np,
+                                           int64_t p1, int64_t q0, int64_t kcp) {
+    const size_t pb = panel_bytes(g->k);
+    const int64_t kp = kpairs(g->k);
+    struct next_codes nx = {NULL, 0, np};
+    if (q0 + kcp < kp) {
+        nx.codes = g->w + (size_t)p * pb + (size_t)(q0 + kcp) * 64;
+        nx.lines = kp - q0 - kcp < kcp ? kp - q0 - kcp : kcp;
+    } else if (p + np < p1) {
+        nx.codes = g->w + (size_t)(p + np) * pb;
+        nx.lines = kp < kcp ? kp : kcp;
+        nx.np = p1 - p - np < np ? (int)(p1 - p - np) : np;
+    }
+    return nx;
+}
+
+/* Lines [j0, j1) of each of np panels from codes. Always inlined: GCC
+ * deems a function whose only effect is prefetching free of side effects
+ * and drops the calls to it (GCC 12, -O2). */
+AVX512_INLINE void prefetch_codes(const uint8_t *codes, int64_t lines, int np, size_t pb,
+                                  int64_t j0, int64_t j1) {
+    for (int64_t j = j0; j < j1 && j < lines; j++)
+        for (int h = 0; h < np; h++)
+            _mm_prefetch((const char *)(codes + h * pb + j * 64), _MM_HINT_T1);
+}
+
 /* Rows [m0, m1) against np panels from p (1 or 2, a constant where this is
  * inlined): per block of k pairs, the panels' codes converted into wb (per
  * k pair the two registers of each panel in turn, 32 KB in all), then every
- * block of rows multiplied by it. */
+ * block of rows multiplied by it, each row block also prefetching a slice
+ * of the next codes. */
 AVX512_INLINE void blocked_panels(const struct cpu_gemm_args *g, const struct tabs *t,
-                                  int64_t m0, int64_t m1, int64_t p, int np, __m512i *wb,
-                                  float *cbuf) {
+                                  int64_t m0, int64_t m1, int64_t p, int np, int64_t p1,
+                                  __m512i *wb, float *cbuf) {
     const size_t pb = panel_bytes(g->k);
     const int64_t kp = kpairs(g->k), kcp = KCP / np;
     const int rows = np == 1 ? MR : MR2;
+    const int64_t row_blocks = (m1 - m0 + rows - 1) / rows;
     const uint8_t *wp = g->w + (size_t)p * pb;
     for (int64_t q0 = 0; q0 < kp; q0 += kcp) {
         const int64_t nq = kp - q0 < kcp ? kp - q0 : kcp;
@@ -301,9 +341,13 @@ AVX512_INLINE void blocked_panels(const struct cpu_gemm_args *g, const struct ta
                 _mm512_store_si512(wb + 2 * np * pp + 2 * h + 1, w1);
             }
         const int first = q0 == 0, last = q0 + nq >= kp;
-        for (int64_t i = m0; i < m1; i += rows) {
+        const struct next_codes nx = next_codes(g, p, np, p1, q0, kcp);
+        const int64_t slice = (nx.lines + row_blocks - 1) / row_blocks;
+        for (int64_t i = m0, j = 0; i < m1; i += rows, j += slice) {
             const int r = m1 - i >= rows ? rows : (int)(m1 - i);
             float *cb = cbuf + (size_t)(i - m0) * (size_t)np * NR;
+            if (nx.codes)
+                prefetch_codes(nx.codes, nx.lines, nx.np, pb, j, j + slice);
 #define BLK(R) block_micro(g, i, R, np, wb, q0, nq, cb, first, last, p * NR)
             if (np == 1) {
                 CASES(BLK)
@@ -333,9 +377,9 @@ static void gemm_block(const struct cpu_gemm_args *g, int64_t m0, int64_t m1, in
     float *cbuf = (float *)(wb + 2 * KCP);
     int64_t p = p0;
     for (; p + 2 <= p1; p += 2) /* panels in pairs */
-        blocked_panels(g, &t, m0, m1, p, 2, wb, cbuf);
+        blocked_panels(g, &t, m0, m1, p, 2, p1, wb, cbuf);
     if (p < p1) /* an odd panel left */
-        blocked_panels(g, &t, m0, m1, p, 1, wb, cbuf);
+        blocked_panels(g, &t, m0, m1, p, 1, p1, wb, cbuf);
 }
 
 const struct cpu_kernels cpu_kernels_avx512bf16 = {
