@@ -7,7 +7,7 @@
  * was repacked into panels of `nr` output channels by weight_create
  * (cpu_backend.c) for the kernel table that will read it. Threads split
  * the panels (each thread streams its own share of the weight once per
- * row block); rows go in blocks of MC so that a block of the activation
+ * row block); rows go in blocks of CPU_GEMM_MC so that a block of the activation
  * stays in cache while the weight streams past. Products of two e4m3
  * values are exact in f32 and bf16 -> f32, so the only error is the f32
  * accumulation order and the final rounding.
@@ -20,7 +20,6 @@
 #include "cpu_isa.h"
 #include "cpu_kernels.h"
 
-#define MC 256 /* activation rows per block */
 
 static size_t round64(size_t b) { return (b + 63) & ~(size_t)63; }
 
@@ -97,8 +96,9 @@ fp8f_status cpu_linear_ptpc(struct fp8f_backend *be, const fp8f_act *a,
         const int64_t p0 = panels * t / nt, p1 = panels * (t + 1) / nt;
         void *mine = kbuf + kscr * (size_t)t;
         if (p0 < p1)
-            for (int64_t m0 = 0; m0 < m; m0 += MC)
-                kr->gemm_block(&g, m0, m - m0 < MC ? m : m0 + MC, p0, p1, mine);
+            for (int64_t m0 = 0; m0 < m; m0 += CPU_GEMM_MC)
+                kr->gemm_block(&g, m0, m - m0 < CPU_GEMM_MC ? m : m0 + CPU_GEMM_MC, p0, p1,
+                               mine);
     }
     free(scratch);
     return FP8F_OK;

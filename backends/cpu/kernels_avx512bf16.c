@@ -21,7 +21,6 @@
 #define NR 32
 #define MR 8
 #define KCP 256 /* k pairs per converted block: 256 * 128 bytes = 32 KB */
-#define MCMAX 256
 /* Two panels side by side: 6 rows x 64 channels (24 accumulators, 4 weight
  * loads and 6 broadcasts per 24 vdpbf16ps), k pairs per converted block
  * halved to keep it at 32 KB. */
@@ -126,7 +125,7 @@ static void prep_a(const uint8_t *codes, int64_t lda, int64_t m, int64_t k, fp8f
 
 static size_t scratch_bytes(int64_t k) {
     (void)k;
-    return (size_t)KCP * 128 + (size_t)MCMAX * 2 * NR * 4 + 64;
+    return (size_t)KCP * 128 + (size_t)CPU_GEMM_MC * 2 * NR * 4 + 64;
 }
 
 /* The lookup tables of one fp8 type: low and high bytes of bf16(|code|). */
