@@ -7,8 +7,8 @@
  * was repacked into panels of `nr` output channels by weight_create
  * (cpu_backend.c) for the kernel table that will read it. Threads split
  * the panels (each thread streams its own share of the weight once per
- * row block); rows go in blocks of CPU_GEMM_MC so that a block of the activation
- * stays in cache while the weight streams past. Products of two e4m3
+ * row block); rows go in blocks of CPU_GEMM_MC so that a block of the
+ * activation stays in cache while the weight streams past. Products of two e4m3
  * values are exact in f32 and bf16 -> f32, so the only error is the f32
  * accumulation order and the final rounding.
  */
@@ -19,7 +19,6 @@
 
 #include "cpu_isa.h"
 #include "cpu_kernels.h"
-
 
 /* Scratch regions start on page boundaries, so that where they fall
  * relative to each other (and to 4 KiB aliasing) does not change with M or

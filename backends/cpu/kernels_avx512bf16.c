@@ -12,9 +12,11 @@
  * bf16 pairs (one 32-bit word per k pair, broadcast by vdpbf16ps).
  *
  * Decode (M <= 8): the weight streams from memory once, converted in
- * registers. Larger M: per panel, blocks of KC k-pairs are converted into a
- * 32 KB bf16 buffer (L1) and reused by every 8-row micro-kernel; partial
- * sums between blocks live in a per-thread f32 buffer.
+ * registers. Larger M: per pair of panels, blocks of k pairs are converted
+ * into a 32 KB bf16 buffer (L1) and reused by every 6-row x 64-channel
+ * micro-kernel (one panel left over: 8 rows x 32 channels), while the next
+ * block's codes are prefetched into L2; partial sums between blocks live
+ * in a per-thread f32 buffer.
  */
 #include "kernels_avx512_inl.h"
 
