@@ -372,6 +372,26 @@ START_TEST(moderate_size) {
 }
 END_TEST
 
+/* One context, calls whose work buffers grow and shrink: more rows than one
+ * row block (the CPU converts and multiplies 512 at a time), then a longer
+ * K on a few rows, then a shorter one; each call against the reference. */
+START_TEST(work_buffer_reuse) {
+    fp8f_ctx *ctx = tu_ctx_create();
+    const int64_t shapes[][3] = {{600, 40, 200}, {3, 40, 1000}, {520, 33, 96}, {2, 9, 40}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        gemm_case gc = {.m = shapes[i][0], .n = shapes[i][1], .k = shapes[i][2],
+                        .at = FP8F_BF16, .ot = FP8F_F32, .bias = (int)(i % 2), .bt = FP8F_F32,
+                        .w_fp8 = fp8f_ctx_fp8_dtype(ctx), .apad = 5, .opad = 3,
+                        .seed = 1800 + (uint64_t)i};
+        char what[96];
+        snprintf(what, sizeof what, "gemm %lld x %lld x %lld after %zu calls", (long long)gc.m,
+                 (long long)gc.n, (long long)gc.k, i);
+        run_gemm_case(ctx, &gc, what);
+    }
+    fp8f_ctx_destroy(ctx);
+}
+END_TEST
+
 static Suite *gemm_suite(void) {
     Suite *s = suite_create("gemm");
     TCase *tc = tu_tcase("dtypes");
@@ -382,6 +402,7 @@ static Suite *gemm_suite(void) {
     tcase_add_test(tc, small_shapes);
     tcase_add_test(tc, zero_rows);
     tcase_add_test(tc, moderate_size);
+    tcase_add_test(tc, work_buffer_reuse);
     suite_add_tcase(s, tc);
     tc = tu_tcase("weights");
     tcase_add_loop_test(tc, weight_conversion, 0, 4);

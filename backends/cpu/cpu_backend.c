@@ -50,7 +50,8 @@ static fp8f_status cpu_init(struct fp8f_backend *be) {
 static void cpu_destroy(struct fp8f_backend *be) {
     struct cpu_state *st = be->state;
     if (st) {
-        free(st->scratch);
+        for (int i = 0; i < CPU_SCRATCH_SLOTS; i++)
+            free(st->scratch[i]);
         free(st);
         be->state = NULL;
     }
@@ -67,16 +68,18 @@ static void cpu_describe(struct fp8f_backend *be, char *buf, size_t len) {
              st->kern->gemm_name);
 }
 
-void *cpu_scratch(struct fp8f_backend *be, size_t bytes) {
+void *cpu_scratch(struct fp8f_backend *be, enum cpu_scratch_slot slot, size_t bytes) {
     struct cpu_state *st = be->state;
-    if (bytes <= st->scratch_bytes)
-        return st->scratch;
+    if (bytes <= st->scratch_bytes[slot])
+        return st->scratch[slot];
+    /* page-aligned: where the GEMM's regions fall relative to each other
+     * (and to 4 KiB aliasing) must not depend on the heap (cpu_gemm.c) */
     void *p = NULL;
-    if (posix_memalign(&p, CPU_ALIGN, bytes ? bytes : 1) != 0)
+    if (posix_memalign(&p, 4096, bytes ? bytes : 1) != 0)
         return NULL;
-    free(st->scratch);
-    st->scratch = p;
-    st->scratch_bytes = bytes;
+    free(st->scratch[slot]);
+    st->scratch[slot] = p;
+    st->scratch_bytes[slot] = bytes;
     return p;
 }
 

@@ -26,21 +26,26 @@ struct cpu_weight {
 };
 
 /* The CPU backend's per-context state (be->state). */
+enum cpu_scratch_slot { CPU_SCRATCH_ROWS, CPU_SCRATCH_GEMM, CPU_SCRATCH_SLOTS };
+
 struct cpu_state {
     const struct cpu_kernels *kern; /* chosen once, at context creation */
     int isa;                        /* enum cpu_isa of `kern` */
     int detected;                   /* what the CPU supports */
-    void *scratch;                  /* grown on demand; one user at a time */
-    size_t scratch_bytes;
+    /* Work buffers, grown on demand, kept until the context is destroyed;
+     * one per user, since the GEMM quantizes a dense input (rows) before it
+     * converts the codes (gemm). */
+    void *scratch[CPU_SCRATCH_SLOTS];
+    size_t scratch_bytes[CPU_SCRATCH_SLOTS];
 };
 
 /* The context's kernel table. */
 static inline const struct cpu_kernels *cpu_kern(const struct fp8f_backend *be) {
     return ((const struct cpu_state *)be->state)->kern;
 }
-/* Scratch of at least `bytes` (64-aligned), kept in the state; NULL when out
- * of memory. */
-void *cpu_scratch(struct fp8f_backend *be, size_t bytes);
+/* Scratch of at least `bytes` (page-aligned) in one slot, kept in the
+ * state; NULL when out of memory. */
+void *cpu_scratch(struct fp8f_backend *be, enum cpu_scratch_slot slot, size_t bytes);
 
 /* Exact e4m3 encoding with integer arithmetic: the same codes as
  * fp8f_encode_fp8 for every f32 input. */

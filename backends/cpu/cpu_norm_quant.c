@@ -51,7 +51,7 @@ static float *row_scratch(struct fp8f_backend *be, int threads, int64_t n, size_
     *stride = ((size_t)n * sizeof(float) + 63) & ~(size_t)63;
     if ((size_t)n > SIZE_MAX / 8 / (size_t)threads)
         return NULL;
-    return cpu_scratch(be, *stride * (size_t)threads);
+    return cpu_scratch(be, CPU_SCRATCH_ROWS, *stride * (size_t)threads);
 }
 
 fp8f_status cpu_rmsnorm(struct fp8f_backend *be, const fp8f_tensor *x, fp8f_tensor *residual,
