@@ -96,6 +96,60 @@ static __device__ __forceinline__ stream_vec load_act16(const uint8_t *row, int6
 static __device__ __forceinline__ void fp8f_prefetch_l2(const void *p) {
     asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
 }
+
+/* The end of every streaming kernel: the warps' partial sums meet in shared
+ * memory and are added in a fixed order (warp 0 first), and the epilogue
+ * applies sa[m] * sw[n] and the bias like the tiled kernel (hip_gemm.hip),
+ * rounding by rounding. Accumulator r of a lane: weight row g (r < 2) or
+ * g + 8 (r >= 2) of the 16-row tile, token 2 * tq + (r & 1) of the group. */
+template <int NT, int MT>
+static __device__ __forceinline__ void stream_epilogue(const struct hip_gemm_args &g,
+                                                       float (*red)[NT * MT * 4 * 32],
+                                                       const float (&acc)[NT][MT][4], int64_t n0,
+                                                       int64_t m0) {
+    constexpr int PARTS = NT * MT * 4 * 32;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+            for (int r = 0; r < 4; r++)
+                red[warp][((nt * MT + mt) * 4 + r) * 32 + lane] = acc[nt][mt][r];
+    __syncthreads();
+
+    const size_t osz = g.out_dt == FP8F_F32 ? 4 : 2;
+    for (int i = threadIdx.x; i < PARTS; i += STREAM_WARPS * 32) {
+        const int ln = i & 31, r = (i >> 5) & 3, tile = i >> 7;
+        const int nt = tile / MT, mt = tile % MT;
+        const int64_t n = n0 + nt * 16 + (ln >> 2) + (r >= 2 ? 8 : 0);
+        const int64_t m = m0 + mt * 8 + 2 * (ln & 3) + (r & 1);
+        if (n >= g.n || m >= g.m)
+            continue;
+        float v = red[0][i];
+#pragma unroll
+        for (int w = 1; w < STREAM_WARPS; w++)
+            v += red[w][i];
+        v = fp8f_mul_rn(fp8f_mul_rn(v, g.sa[m]), g.sw[n]);
+        if (g.bias)
+            v = fp8f_add_rn(v, g.bias[n]);
+        store_any(g.out_dt, (char *)g.out + (size_t)m * (size_t)g.ldo * osz, n, v);
+    }
+}
+
+/* d[...] += the two k32 halves of one 64-byte step: weights lo / hi (rows
+ * g and g + 8), activations a; each mma from zero, added in f32. */
+static __device__ __forceinline__ void mma_step(float d[4], stream_vec lo, stream_vec hi,
+                                                stream_vec a) {
+    float d0[4], d1[4];
+    mma_e4m3_k32(d0, lo.x, hi.x, lo.y, hi.y, a.x, a.y); /* bytes 0-7 */
+    mma_e4m3_k32(d1, lo.z, hi.z, lo.w, hi.w, a.z, a.w); /* bytes 8-15 */
+#pragma unroll
+    for (int r = 0; r < 4; r++) {
+        d[r] += d0[r];
+        d[r] += d1[r];
+    }
+}
 #endif
 
 /* A lane's operands of DEPTH K steps (s, s + STREAM_WARPS, ...). */
@@ -188,17 +242,8 @@ __global__ void __launch_bounds__(STREAM_WARPS * 32)
 #pragma unroll
             for (int nt = 0; nt < NT; nt++)
 #pragma unroll
-                for (int mt = 0; mt < MT; mt++) {
-                    const stream_vec lo = st.w[d][nt][0], hi = st.w[d][nt][1], a = st.a[d][mt];
-                    float d0[4], d1[4];
-                    mma_e4m3_k32(d0, lo.x, hi.x, lo.y, hi.y, a.x, a.y); /* bytes 0-7 */
-                    mma_e4m3_k32(d1, lo.z, hi.z, lo.w, hi.w, a.z, a.w); /* bytes 8-15 */
-#pragma unroll
-                    for (int r = 0; r < 4; r++) {
-                        acc[nt][mt][r] += d0[r];
-                        acc[nt][mt][r] += d1[r];
-                    }
-                }
+                for (int mt = 0; mt < MT; mt++)
+                    mma_step(acc[nt][mt], st.w[d][nt][0], st.w[d][nt][1], st.a[d][mt]);
     };
 
     /* Two stages of DEPTH steps in flight per warp: the next stage loads
@@ -222,34 +267,108 @@ __global__ void __launch_bounds__(STREAM_WARPS * 32)
         cur = nxt;
     }
 
-    /* Accumulator r of a lane: weight row g (r < 2) or g + 8 (r >= 2) of
-     * the tile, token 2 * tq + (r & 1) of the group. */
+    stream_epilogue<NT, MT>(g, red, acc, n0, m0);
+#else
+    (void)g; /* never launched: hip_gemm_stream_supported() said no */
+#endif
+}
+
+/* Up to 8 tokens with 16-byte aligned activation rows and K a multiple of
+ * the 64-byte step (every GLM-4.7 decode shape): the same products in the
+ * same order as hip_gemm_stream_kernel, scheduled as a ring of RING
+ * one-step stages, so that RING - 1 steps are in flight while one
+ * multiplies, and addressed through row pointers advanced by whole steps
+ * (loads at pointer + offset), which costs fewer registers than the
+ * two-stage kernel's 64-bit addresses: with RING = 3, 114 instead of 128
+ * registers (32 weight rows) and 66 instead of 80 (16 rows). Measured on
+ * the H200 (NOTES.md): qkv M = 1 / 8 26.97 / 27.44 -> 24.83 / 25.70 us,
+ * o_proj M = 1 22.93 -> 21.18 us. Sixteen tokens have twice the
+ * activation registers: three stages spill there, so they keep the
+ * two-stage kernel. */
+#define STREAM_RING 3
+
+template <int NT, int MT, int RING>
+__global__ void __launch_bounds__(STREAM_WARPS * 32)
+    hip_gemm_stream_ring_kernel(struct hip_gemm_args g) {
+#if defined(FP8F_STREAM_MMA)
+    __shared__ float red[STREAM_WARPS][NT * MT * 4 * 32];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int gq = lane >> 2, tq = lane & 3;
+    const int64_t n0 = (int64_t)blockIdx.y * (16 * NT);
+    const int64_t m0 = g.m_base + (int64_t)blockIdx.x * (8 * MT);
+    /* this warp's steps are warp, warp + 8, ...: step j of the warp is
+     * SSTEP * j bytes past its first */
+    constexpr int SSTEP = STREAM_WARPS * STREAM_KSTEP;
+    const uint8_t *wp = g.qw + (n0 + gq) * g.ldw + 16 * tq + warp * STREAM_KSTEP;
+    const int64_t rows8 = 8 * g.ldw; /* weight rows g, g + 8, g + 16, g + 24 */
+    const uint8_t *ap[MT];
+    bool token_ok[MT];
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++) {
+        const int64_t tok = m0 + mt * 8 + gq;
+        token_ok[mt] = tok < g.m;
+        ap[mt] = g.qa + (token_ok[mt] ? tok : m0) * g.lda + 16 * tq + warp * STREAM_KSTEP;
+    }
+    const int64_t steps = g.k / STREAM_KSTEP;
+    const int my_steps =
+        (int)(steps > warp ? (steps - warp + STREAM_WARPS - 1) / STREAM_WARPS : 0);
+
+    float acc[NT][MT][4];
 #pragma unroll
     for (int nt = 0; nt < NT; nt++)
 #pragma unroll
         for (int mt = 0; mt < MT; mt++)
 #pragma unroll
             for (int r = 0; r < 4; r++)
-                red[warp][((nt * MT + mt) * 4 + r) * 32 + lane] = acc[nt][mt][r];
-    __syncthreads();
-
-    const size_t osz = g.out_dt == FP8F_F32 ? 4 : 2;
-    for (int i = threadIdx.x; i < PARTS; i += STREAM_WARPS * 32) {
-        const int ln = i & 31, r = (i >> 5) & 3, tile = i >> 7;
-        const int nt = tile / MT, mt = tile % MT;
-        const int64_t n = n0 + nt * 16 + (ln >> 2) + (r >= 2 ? 8 : 0);
-        const int64_t m = m0 + mt * 8 + 2 * (ln & 3) + (r & 1);
-        if (n >= g.n || m >= g.m)
-            continue;
-        float v = red[0][i];
+                acc[nt][mt][r] = 0.0f;
+    stream_vec w[RING][NT][2], a[RING][MT];
+    /* steps past the warp's last load zeros: they add nothing */
+    auto load_w = [&](int slot, int j) {
+        const uint8_t *p = wp + (int64_t)j * SSTEP;
 #pragma unroll
-        for (int w = 1; w < STREAM_WARPS; w++)
-            v += red[w][i];
-        v = fp8f_mul_rn(fp8f_mul_rn(v, g.sa[m]), g.sw[n]);
-        if (g.bias)
-            v = fp8f_add_rn(v, g.bias[n]);
-        store_any(g.out_dt, (char *)g.out + (size_t)m * (size_t)g.ldo * osz, n, v);
+        for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+            for (int h = 0; h < 2; h++)
+                w[slot][nt][h] = j < my_steps ? load_weight16(p + (2 * nt + h) * rows8)
+                                              : make_uint4(0u, 0u, 0u, 0u);
+    };
+    auto load_a = [&](int slot, int j) {
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++)
+            a[slot][mt] = j < my_steps && token_ok[mt]
+                              ? load_act16_aligned(ap[mt] + (int64_t)j * SSTEP)
+                              : make_uint4(0u, 0u, 0u, 0u);
+    };
+    auto compute = [&](int slot) {
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++)
+                mma_step(acc[nt][mt], w[slot][nt][0], w[slot][nt][1], a[slot][mt]);
+    };
+
+    /* as in the two-stage kernel, the first weights load before the wait
+     * for the kernel this one may overlap (PDL) */
+#pragma unroll
+    for (int i = 0; i < RING - 1; i++)
+        load_w(i, i);
+    fp8f_wait_for_prerequisites();
+#pragma unroll
+    for (int i = 0; i < RING - 1; i++)
+        load_a(i, i);
+    /* slot i of round j holds step j + i; it is refilled with step
+     * j + i + RING just after it multiplies (the load of the next slot) */
+    for (int j = 0; j < my_steps; j += RING) {
+#pragma unroll
+        for (int i = 0; i < RING; i++) {
+            const int refill = (i + RING - 1) % RING;
+            load_w(refill, j + i + RING - 1);
+            load_a(refill, j + i + RING - 1);
+            if (j + i < my_steps)
+                compute(i);
+        }
     }
+    stream_epilogue<NT, MT>(g, red, acc, n0, m0);
 #else
     (void)g; /* never launched: hip_gemm_stream_supported() said no */
 #endif
@@ -270,15 +389,14 @@ int hip_gemm_stream_supported(void) {
 #endif
 }
 
-/* Two steps a stage for up to 8 tokens; above, the registers it takes cost
- * more occupancy than the extra loads in flight gain (measured). */
-template <int NT, int MT>
-static hipError_t launch(struct hip_gemm_args g, int64_t rows, int pdl, hipStream_t s) {
-    constexpr int DEPTH = MT == 1 ? 2 : 1;
-    const dim3 grid((unsigned)((rows + 8 * MT - 1) / (8 * MT)),
-                    (unsigned)((g.n + 16 * NT - 1) / (16 * NT)));
+/* One launch of kernel on the context's stream, with programmatic
+ * dependent launch where asked (the kernel may then start while the one
+ * before it runs; see the kernels). */
+template <typename Kernel>
+static hipError_t launch_on(Kernel kernel, dim3 grid, struct hip_gemm_args g, int pdl,
+                            hipStream_t s) {
 #if defined(FP8F_GPU_NVIDIA)
-    if (pdl) { /* may start while the kernel before it runs (see the kernel) */
+    if (pdl) {
         cudaLaunchAttribute attr;
         attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
         attr.val.programmaticStreamSerializationAllowed = 1;
@@ -288,12 +406,27 @@ static hipError_t launch(struct hip_gemm_args g, int64_t rows, int pdl, hipStrea
         cfg.stream = s;
         cfg.attrs = &attr;
         cfg.numAttrs = 1;
-        return cudaLaunchKernelEx(&cfg, hip_gemm_stream_kernel<NT, MT, DEPTH>, g);
+        return cudaLaunchKernelEx(&cfg, kernel, g);
     }
 #endif
     (void)pdl;
-    hip_gemm_stream_kernel<NT, MT, DEPTH><<<grid, STREAM_WARPS * 32, 0, s>>>(g);
+    kernel<<<grid, STREAM_WARPS * 32, 0, s>>>(g);
     return hipGetLastError();
+}
+
+/* Up to 8 tokens: the ring kernel where it applies, else two steps a stage;
+ * above, one step a stage (the registers two would take cost more
+ * occupancy than the extra loads in flight gain, measured). */
+template <int NT, int MT>
+static hipError_t launch(struct hip_gemm_args g, int64_t rows, int pdl, hipStream_t s) {
+    const dim3 grid((unsigned)((rows + 8 * MT - 1) / (8 * MT)),
+                    (unsigned)((g.n + 16 * NT - 1) / (16 * NT)));
+    const bool ring_ok =
+        g.k % STREAM_KSTEP == 0 && (uintptr_t)g.qa % 16u == 0 && g.lda % 16 == 0;
+    if (MT == 1 && ring_ok)
+        return launch_on(hip_gemm_stream_ring_kernel<NT, 1, STREAM_RING>, grid, g, pdl, s);
+    constexpr int DEPTH = MT == 1 ? 2 : 1;
+    return launch_on(hip_gemm_stream_kernel<NT, MT, DEPTH>, grid, g, pdl, s);
 }
 
 /* Tokens per block: 8, 16 or 32 (larger M goes in chunks, side by side on
