@@ -47,6 +47,12 @@
 
 typedef uint4 stream_vec; /* 16 fp8 codes */
 
+/* Activation rows that 16-byte vector loads can read: an aligned base and
+ * row stride (the host picks the kernel by it, the kernel its loads). */
+static __host__ __device__ inline bool act_rows_16b(const struct hip_gemm_args &g) {
+    return (uintptr_t)g.qa % 16u == 0 && g.lda % 16 == 0;
+}
+
 #if defined(FP8F_STREAM_MMA)
 /* d = A (16 x 32, rows g / g+8) * B (32 x 8, column g), from zero. */
 static __device__ __forceinline__ void mma_e4m3_k32(float d[4], uint32_t a0, uint32_t a1,
@@ -170,7 +176,7 @@ __global__ void __launch_bounds__(STREAM_WARPS * 32)
      * side by side and all but the first find it in L2 */
     const int64_t n0 = (int64_t)blockIdx.y * (16 * NT);
     const int64_t m0 = g.m_base + (int64_t)blockIdx.x * (8 * MT);
-    const bool vec_ok = ((uintptr_t)g.qa % 16u) == 0 && g.lda % 16 == 0;
+    const bool vec_ok = act_rows_16b(g);
 
     const uint8_t *wrow[NT][2];
 #pragma unroll
@@ -356,8 +362,8 @@ __global__ void __launch_bounds__(STREAM_WARPS * 32)
 #pragma unroll
     for (int i = 0; i < RING - 1; i++)
         load_a(i, i);
-    /* slot i of round j holds step j + i; it is refilled with step
-     * j + i + RING just after it multiplies (the load of the next slot) */
+    /* slot i of round j holds step j + i; before it multiplies, the slot
+     * the step before it used is refilled with step j + i + RING - 1 */
     for (int j = 0; j < my_steps; j += RING) {
 #pragma unroll
         for (int i = 0; i < RING; i++) {
@@ -421,9 +427,7 @@ template <int NT, int MT>
 static hipError_t launch(struct hip_gemm_args g, int64_t rows, int pdl, hipStream_t s) {
     const dim3 grid((unsigned)((rows + 8 * MT - 1) / (8 * MT)),
                     (unsigned)((g.n + 16 * NT - 1) / (16 * NT)));
-    const bool ring_ok =
-        g.k % STREAM_KSTEP == 0 && (uintptr_t)g.qa % 16u == 0 && g.lda % 16 == 0;
-    if (MT == 1 && ring_ok)
+    if (MT == 1 && g.k % STREAM_KSTEP == 0 && act_rows_16b(g))
         return launch_on(hip_gemm_stream_ring_kernel<NT, 1, STREAM_RING>, grid, g, pdl, s);
     constexpr int DEPTH = MT == 1 ? 2 : 1;
     return launch_on(hip_gemm_stream_kernel<NT, MT, DEPTH>, grid, g, pdl, s);
