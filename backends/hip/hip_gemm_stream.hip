@@ -15,7 +15,9 @@
  *   The dot product does not depend on the order of K, so a lane's 16
  *   contiguous bytes are split into the two k32 halves of the instruction
  *   (bytes 0-7 feed the first mma, 8-15 the second), and weights and
- *   activations use the same order;
+ *   activations use the same order; up to 16 tokens a ring of register
+ *   stages keeps more steps in flight (hip_gemm_stream_ring_kernel), its
+ *   activations copied through shared memory where registers are short;
  * - each mma starts from zero and is added to f32 accumulators in the SIMT
  *   units (the matrix cores' fp8 accumulation keeps fewer bits than f32);
  * - the warps' partial sums meet in shared memory, added in a fixed order,
@@ -101,6 +103,23 @@ static __device__ __forceinline__ stream_vec load_act16(const uint8_t *row, int6
 
 static __device__ __forceinline__ void fp8f_prefetch_l2(const void *p) {
     asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
+}
+
+/* 16 bytes from global to shared memory without passing through registers
+ * (cp.async, sm_80+), kept in L1 like the activations' register loads;
+ * zeros where !valid. A thread waits for its own copies with
+ * cp_async_wait<N>(): all but the N most recent groups have landed. */
+static __device__ __forceinline__ void cp_async16(void *smem, const void *gmem, bool valid) {
+    const unsigned dst = (unsigned)__cvta_generic_to_shared(smem);
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(gmem),
+                 "r"(valid ? 16 : 0)
+                 : "memory");
+}
+static __device__ __forceinline__ void cp_async_commit() {
+    asm volatile("cp.async.commit_group;" ::: "memory");
+}
+template <int N> static __device__ __forceinline__ void cp_async_wait() {
+    asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
 }
 
 /* The end of every streaming kernel: the warps' partial sums meet in shared
@@ -279,25 +298,36 @@ __global__ void __launch_bounds__(STREAM_WARPS * 32)
 #endif
 }
 
-/* Up to 8 tokens with 16-byte aligned activation rows and K a multiple of
+/* Up to 16 tokens with 16-byte aligned activation rows and K a multiple of
  * the 64-byte step (every GLM-4.7 decode shape): the same products in the
  * same order as hip_gemm_stream_kernel, scheduled as a ring of RING
  * one-step stages, so that RING - 1 steps are in flight while one
  * multiplies, and addressed through row pointers advanced by whole steps
  * (loads at pointer + offset), which costs fewer registers than the
  * two-stage kernel's 64-bit addresses: with RING = 3, 114 instead of 128
- * registers (32 weight rows) and 66 instead of 80 (16 rows). Measured on
- * the H200 (NOTES.md): qkv M = 1 / 8 26.97 / 27.44 -> 24.83 / 25.70 us,
- * o_proj M = 1 22.93 -> 21.18 us. Sixteen tokens have twice the
- * activation registers: three stages spill there, so they keep the
- * two-stage kernel. */
+ * registers (32 weight rows, 8 tokens). Measured on the H200 (NOTES.md):
+ * qkv M = 1 / 8 26.97 / 27.44 -> 24.83 / 25.70 us.
+ *
+ * ACT_ASYNC: the activations' ring is in shared memory, filled by cp.async
+ * (each lane copies the 16 bytes per token group it will multiply, so a
+ * lane waits only for its own copies), and a stage's activations are read
+ * into registers just before its mma. Sixteen tokens need it: with the
+ * activations in registers three stages spill or drop to one block per
+ * SM; here the 32-row tile takes 128 registers (two blocks per SM) and
+ * the 16-row one 80 (three). With 16 weight rows it pays at 8 tokens too.
+ * Same run, GEMM alone, µs: o_proj M = 1 / 8 / 16 23.78 / 24.19 / 28.78
+ * (registers; two-stage kernel at 16) -> 22.29 / 23.06 / 25.79, qkv M = 16
+ * 31.97 -> 31.42; with 32 rows and 8 tokens it is slower (qkv M = 1 24.96
+ * -> 25.65), so that tile keeps its activations in registers. */
 #define STREAM_RING 3
 
-template <int NT, int MT, int RING>
-__global__ void __launch_bounds__(STREAM_WARPS * 32)
+template <int NT, int MT, int RING, bool ACT_ASYNC>
+__global__ void __launch_bounds__(STREAM_WARPS * 32, ACT_ASYNC ? (NT == 1 ? 3 : 2) : 1)
     hip_gemm_stream_ring_kernel(struct hip_gemm_args g) {
 #if defined(FP8F_STREAM_MMA)
     __shared__ float red[STREAM_WARPS][NT * MT * 4 * 32];
+    constexpr int ABUF_WARPS = ACT_ASYNC ? STREAM_WARPS : 1, ABUF_SLOTS = ACT_ASYNC ? RING : 1;
+    __shared__ stream_vec abuf[ABUF_WARPS][ABUF_SLOTS][MT][32];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int gq = lane >> 2, tq = lane & 3;
     const int64_t n0 = (int64_t)blockIdx.y * (16 * NT);
@@ -327,7 +357,9 @@ __global__ void __launch_bounds__(STREAM_WARPS * 32)
 #pragma unroll
             for (int r = 0; r < 4; r++)
                 acc[nt][mt][r] = 0.0f;
-    stream_vec w[RING][NT][2], a[RING][MT];
+    /* a: the ring's activations, or (ACT_ASYNC) the stage's, read from abuf */
+    constexpr int AREGS = ACT_ASYNC ? 1 : RING;
+    stream_vec w[RING][NT][2], a[AREGS][MT];
     /* steps past the warp's last load zeros: they add nothing */
     auto load_w = [&](int slot, int j) {
         const uint8_t *p = wp + (int64_t)j * SSTEP;
@@ -338,19 +370,38 @@ __global__ void __launch_bounds__(STREAM_WARPS * 32)
                 w[slot][nt][h] = j < my_steps ? load_weight16(p + (2 * nt + h) * rows8)
                                               : make_uint4(0u, 0u, 0u, 0u);
     };
+    /* one cp.async group per step, empty past the warp's last */
     auto load_a = [&](int slot, int j) {
+        if constexpr (ACT_ASYNC) {
+            if (j < my_steps)
 #pragma unroll
-        for (int mt = 0; mt < MT; mt++)
-            a[slot][mt] = j < my_steps && token_ok[mt]
-                              ? load_act16_aligned(ap[mt] + (int64_t)j * SSTEP)
-                              : make_uint4(0u, 0u, 0u, 0u);
+                for (int mt = 0; mt < MT; mt++)
+                    cp_async16(&abuf[warp][slot][mt][lane], ap[mt] + (int64_t)j * SSTEP,
+                               token_ok[mt]);
+            cp_async_commit();
+        } else {
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++)
+                a[slot][mt] = j < my_steps && token_ok[mt]
+                                  ? load_act16_aligned(ap[mt] + (int64_t)j * SSTEP)
+                                  : make_uint4(0u, 0u, 0u, 0u);
+        }
     };
+    /* the slot's step is the oldest of the RING groups in flight */
     auto compute = [&](int slot) {
+        int as = slot;
+        if constexpr (ACT_ASYNC) {
+            cp_async_wait<RING - 1>();
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++)
+                a[0][mt] = abuf[warp][slot][mt][lane];
+            as = 0;
+        }
 #pragma unroll
         for (int nt = 0; nt < NT; nt++)
 #pragma unroll
             for (int mt = 0; mt < MT; mt++)
-                mma_step(acc[nt][mt], w[slot][nt][0], w[slot][nt][1], a[slot][mt]);
+                mma_step(acc[nt][mt], w[slot][nt][0], w[slot][nt][1], a[as][mt]);
     };
 
     /* as in the two-stage kernel, the first weights load before the wait
@@ -420,42 +471,55 @@ static hipError_t launch_on(Kernel kernel, dim3 grid, struct hip_gemm_args g, in
     return hipGetLastError();
 }
 
-/* Up to 8 tokens: the ring kernel where it applies, else two steps a stage;
- * above, one step a stage (the registers two would take cost more
+/* Up to 16 tokens: the ring kernel where it applies (ring: 16-byte aligned
+ * activation rows and K a multiple of the step; activations through
+ * shared memory except for 32 rows x 8 tokens). Otherwise two steps a
+ * stage up to 8 tokens, one above (the registers two would take cost more
  * occupancy than the extra loads in flight gain, measured). */
 template <int NT, int MT>
-static hipError_t launch(struct hip_gemm_args g, int64_t rows, int pdl, hipStream_t s) {
+static hipError_t launch(struct hip_gemm_args g, int64_t rows, bool ring, int pdl,
+                         hipStream_t s) {
     const dim3 grid((unsigned)((rows + 8 * MT - 1) / (8 * MT)),
                     (unsigned)((g.n + 16 * NT - 1) / (16 * NT)));
-    if (MT == 1 && g.k % STREAM_KSTEP == 0 && act_rows_16b(g))
-        return launch_on(hip_gemm_stream_ring_kernel<NT, 1, STREAM_RING>, grid, g, pdl, s);
+    if constexpr (MT <= 2) {
+        constexpr bool act_async = !(NT == 2 && MT == 1);
+        if (ring)
+            return launch_on(hip_gemm_stream_ring_kernel<NT, MT, STREAM_RING, act_async>, grid,
+                             g, pdl, s);
+    }
     constexpr int DEPTH = MT == 1 ? 2 : 1;
     return launch_on(hip_gemm_stream_kernel<NT, MT, DEPTH>, grid, g, pdl, s);
 }
 
 /* Tokens per block: 8, 16 or 32 (larger M goes in chunks, side by side on
- * one weight tile), or st->stream_tokens where set. Rows per block: 32, or
- * 16 where 32 would give fewer than two blocks per SM, or st->stream_rows. */
+ * one weight tile), or st->stream_tokens where set. Rows per block: 16 for
+ * 16-token blocks of the ring kernel (three blocks per SM: qkv / gate_up
+ * M = 16 31.4 / 47.2 -> 30.9 / 45.8 us against 32 rows, same run), else
+ * 32, or 16 where 32 would give fewer than two blocks per SM; or
+ * st->stream_rows. */
 hipError_t hip_launch_gemm_stream(const struct hip_gemm_args *args, const struct hip_state *st) {
     const int64_t tokens = st->stream_tokens ? st->stream_tokens : args->m;
     const int mt = tokens <= 8 ? 1 : tokens <= 16 ? 2 : 4;
     const int sm_count = st->sm_count, pdl = st->pdl;
     const hipStream_t s = st->stream;
     const int64_t chunks = (args->m + 8 * mt - 1) / (8 * mt);
-    const int nt = st->stream_rows ? st->stream_rows / 16
-                   : (args->n + 31) / 32 * chunks < 2 * sm_count ? 1 : 2;
+    const bool ring = args->k % STREAM_KSTEP == 0 && act_rows_16b(*args);
+    const int nt = st->stream_rows                              ? st->stream_rows / 16
+                   : mt == 2 && ring                            ? 1
+                   : (args->n + 31) / 32 * chunks < 2 * sm_count ? 1
+                                                                : 2;
     const int64_t max_rows = (int64_t)0x7fffffff / 32 * 8 * mt; /* grid.x limit */
     struct hip_gemm_args g = *args;
     for (g.m_base = 0; g.m_base < args->m; g.m_base += max_rows) {
         const int64_t rows = args->m - g.m_base < max_rows ? args->m - g.m_base : max_rows;
         hipError_t e;
         switch (nt * 10 + mt) {
-        case 11: e = launch<1, 1>(g, rows, pdl, s); break;
-        case 12: e = launch<1, 2>(g, rows, pdl, s); break;
-        case 14: e = launch<1, 4>(g, rows, pdl, s); break;
-        case 21: e = launch<2, 1>(g, rows, pdl, s); break;
-        case 22: e = launch<2, 2>(g, rows, pdl, s); break;
-        default: e = launch<2, 4>(g, rows, pdl, s); break;
+        case 11: e = launch<1, 1>(g, rows, ring, pdl, s); break;
+        case 12: e = launch<1, 2>(g, rows, ring, pdl, s); break;
+        case 14: e = launch<1, 4>(g, rows, ring, pdl, s); break;
+        case 21: e = launch<2, 1>(g, rows, ring, pdl, s); break;
+        case 22: e = launch<2, 2>(g, rows, ring, pdl, s); break;
+        default: e = launch<2, 4>(g, rows, ring, pdl, s); break;
         }
         if (e != hipSuccess)
             return e;
