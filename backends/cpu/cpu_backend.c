@@ -59,12 +59,18 @@ static void cpu_destroy(struct fp8f_backend *be) {
 
 static void cpu_describe(struct fp8f_backend *be, char *buf, size_t len) {
     const struct cpu_state *st = be->state;
+#ifdef FP8F_HAVE_KERNELS_AMX
+    const int amx_built = 1;
+#else
+    const int amx_built = 0;
+#endif
     const char *env = getenv("FP8F_CPU_ISA");
     snprintf(buf, len, "%s; isa %s (cpu supports %s%s%s%s); kernels: norm/quant %s, gemm %s",
              cpu_isa_model(), cpu_isa_name((enum cpu_isa)st->isa),
              cpu_isa_name((enum cpu_isa)st->detected), env && *env ? ", FP8F_CPU_ISA=" : "",
              env && *env ? env : "",
-             st->detected == CPU_ISA_AMX ? "; no AMX kernels yet" : "", st->kern->name,
+             st->detected == CPU_ISA_AMX && !amx_built ? "; no AMX kernels in this build" : "",
+             st->kern->name,
              st->kern->gemm_name);
 }
 

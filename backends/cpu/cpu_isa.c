@@ -164,7 +164,12 @@ const char *cpu_isa_features(void) {
 
 const struct cpu_kernels *cpu_kernels_for(enum cpu_isa isa, enum cpu_isa *used) {
     switch (isa) {
-    case CPU_ISA_AMX: /* no AMX kernels yet: the AVX-512 BF16 ones */
+    case CPU_ISA_AMX:
+#ifdef FP8F_HAVE_KERNELS_AMX
+        *used = CPU_ISA_AMX;
+        return &cpu_kernels_amx;
+#endif
+        /* fall through */
     case CPU_ISA_AVX512BF16:
 #ifdef FP8F_HAVE_KERNELS_AVX512BF16
         *used = CPU_ISA_AVX512BF16;

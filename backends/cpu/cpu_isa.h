@@ -118,6 +118,9 @@ extern const struct cpu_kernels cpu_kernels_avx512;
 #ifdef FP8F_HAVE_KERNELS_AVX512BF16
 extern const struct cpu_kernels cpu_kernels_avx512bf16;
 #endif
+#ifdef FP8F_HAVE_KERNELS_AMX
+extern const struct cpu_kernels cpu_kernels_amx;
+#endif
 
 /* The best kernel table compiled in for a level (a level without kernels of
  * its own uses the next lower one); *used gets the level of the table. */

@@ -1,15 +1,8 @@
 /*
  * AVX-512 BF16 kernels: the AVX-512 norm/quant rows and a bf16 GEMM with
  * vdpbf16ps (f32 accumulation). Compiled with -mavx512bf16 -mavx512vbmi on
- * top of the AVX-512 flags.
- *
- * fp8 -> bf16 is exact. The weight is kept as fp8 bytes in panels of 32
- * output channels; per pair of k, 64 bytes ordered so that two vpermi2b
- * table lookups (low and high byte of the bf16 of the 7-bit magnitude; the
- * sign ORed in) and one unpacklo/unpackhi pair give the two registers of
- * bf16 pairs that vdpbf16ps takes: lane l of register z holds channel
- * 16z + l at k and k + 1. The activation is converted once per call into
- * bf16 pairs (one 32-bit word per k pair, broadcast by vdpbf16ps).
+ * top of the AVX-512 flags. The panel layout and the fp8 -> bf16
+ * conversion are in kernels_bf16.h (the AMX table shares them).
  *
  * Decode (M <= 8): the weight streams from memory once, converted in
  * registers. Larger M: per pair of panels, blocks of k pairs are converted
@@ -18,23 +11,15 @@
  * block's codes are prefetched into L2; partial sums between blocks live
  * in a per-thread f32 buffer.
  */
-#include "kernels_avx512_inl.h"
+#include "kernels_bf16.h"
 
-#define NR 32
+#define NR BF16_NR
 #define MR 8
 #define KCP 256 /* k pairs per converted block: 256 * 128 bytes = 32 KB */
 /* Two panels side by side: 6 rows x 64 channels (24 accumulators, 4 weight
  * loads and 6 broadcasts per 24 vdpbf16ps), k pairs per converted block
  * halved to keep it at 32 KB. */
 #define MR2 6
-
-float cpu_avx512_row_add_ss(const void *x, fp8f_dtype xt, void *r, fp8f_dtype rt, int64_t n);
-float cpu_avx512_row_norm(const void *h, fp8f_dtype ht, const void *w, fp8f_dtype wt,
-                          float inv_rms, float *y, int64_t n);
-float cpu_avx512_row_amax(const void *x, fp8f_dtype xt, float *y, int64_t n);
-void cpu_avx512_row_encode(const float *y, int64_t n, float scale, fp8f_dtype fp8, uint8_t *q);
-void cpu_avx512_row_norm_store(const void *h, fp8f_dtype ht, const void *w, fp8f_dtype wt,
-                               float inv_rms, void *out, fp8f_dtype ot, int64_t n);
 
 /* ---- norm rows ---- */
 
@@ -62,7 +47,7 @@ static inline __m512i round_to_bf16x32(__m512 h0, __m512 h1) {
  * a time, the sum of squares in the same lanes and order as every other
  * table (cpu_avx512_row_add_ss: 16 lanes, blocks in order); anything else
  * goes to the AVX-512 row. */
-static float row_add_ss(const void *x, fp8f_dtype xt, void *r, fp8f_dtype rt, int64_t n) {
+float cpu_bf16_row_add_ss(const void *x, fp8f_dtype xt, void *r, fp8f_dtype rt, int64_t n) {
     if (!r || xt != FP8F_BF16 || rt != FP8F_BF16)
         return cpu_avx512_row_add_ss(x, xt, r, rt, n);
     const uint16_t *xs = (const uint16_t *)x;
@@ -90,11 +75,9 @@ static float row_add_ss(const void *x, fp8f_dtype xt, void *r, fp8f_dtype rt, in
 
 /* ---- GEMM ---- */
 
-static inline int64_t kpairs(int64_t k) { return (k + 1) / 2; }
+size_t cpu_bf16_panel_bytes(int64_t k) { return (size_t)kpairs(k) * 64; }
 
-static size_t panel_bytes(int64_t k) { return (size_t)kpairs(k) * 64; }
-
-static void pack_panel(const uint8_t *q, int64_t n, int64_t k, int64_t n0, uint8_t *dst) {
+void cpu_bf16_pack_panel(const uint8_t *q, int64_t n, int64_t k, int64_t n0, uint8_t *dst) {
     const int64_t kp = kpairs(k);
     for (int64_t pp = 0; pp < kp; pp++)
         for (int z = 0; z < 2; z++)
@@ -107,54 +90,35 @@ static void pack_panel(const uint8_t *q, int64_t n, int64_t k, int64_t n0, uint8
                 }
 }
 
-static size_t a_row_bytes(int64_t k) { return ((size_t)kpairs(k) * 4 + 63) & ~(size_t)63; }
+size_t cpu_bf16_a_row_bytes(int64_t k) { return ((size_t)kpairs(k) * 4 + 63) & ~(size_t)63; }
 
-static void prep_a(const uint8_t *codes, int64_t lda, int64_t m, int64_t k, fp8f_dtype fp8,
-                   void *dst) {
+/* Rows of bf16 pairs, row_bytes apart, zero past K up to the row's end
+ * (an AMX tile reads whole 64-byte rows: what it multiplies by the zero
+ * weight rows past K must be finite). */
+void cpu_bf16_prep_a_stride(const uint8_t *codes, int64_t lda, int64_t m, int64_t k,
+                            fp8f_dtype fp8, void *dst, size_t row_bytes) {
     uint16_t table[256];
     for (int c = 0; c < 256; c++)
         table[c] = (uint16_t)(fp8f_f32_bits(fp8f_decode_fp8(fp8, (uint8_t)c)) >> 16);
-    const size_t stride = a_row_bytes(k) / 2;
+    const size_t stride = row_bytes / 2;
     for (int64_t i = 0; i < m; i++) {
         const uint8_t *src = codes + (size_t)i * (size_t)lda;
         uint16_t *d = (uint16_t *)dst + (size_t)i * stride;
         for (int64_t c = 0; c < k; c++)
             d[c] = table[src[c]];
-        if (k & 1)
-            d[k] = 0;
+        for (size_t c = (size_t)k; c < stride; c++)
+            d[c] = 0;
     }
 }
 
-static size_t scratch_bytes(int64_t k) {
+void cpu_bf16_prep_a(const uint8_t *codes, int64_t lda, int64_t m, int64_t k, fp8f_dtype fp8,
+                     void *dst) {
+    cpu_bf16_prep_a_stride(codes, lda, m, k, fp8, dst, cpu_bf16_a_row_bytes(k));
+}
+
+size_t cpu_bf16_scratch_bytes(int64_t k) {
     (void)k;
     return (size_t)KCP * 128 + (size_t)CPU_GEMM_MC * 2 * NR * 4 + 64;
-}
-
-/* The lookup tables of one fp8 type: low and high bytes of bf16(|code|). */
-struct tabs {
-    __m512i lo0, lo1, hi0, hi1;
-};
-
-static struct tabs make_tabs(fp8f_dtype fp8) {
-    uint8_t lo[128], hi[128];
-    for (int c = 0; c < 128; c++) {
-        uint32_t b = fp8f_f32_bits(fp8f_decode_fp8(fp8, (uint8_t)c)) >> 16;
-        lo[c] = (uint8_t)b;
-        hi[c] = (uint8_t)(b >> 8);
-    }
-    struct tabs t = {_mm512_loadu_si512(lo), _mm512_loadu_si512(lo + 64),
-                     _mm512_loadu_si512(hi), _mm512_loadu_si512(hi + 64)};
-    return t;
-}
-
-/* 64 packed codes -> two registers of 16 bf16 pairs. */
-AVX512_INLINE void cvt64(const struct tabs *t, const uint8_t *p, __m512i *w0, __m512i *w1) {
-    const __m512i c = _mm512_loadu_si512(p);
-    const __m512i lo = _mm512_permutex2var_epi8(t->lo0, c, t->lo1);
-    __m512i hi = _mm512_permutex2var_epi8(t->hi0, c, t->hi1);
-    hi = _mm512_ternarylogic_epi32(hi, c, _mm512_set1_epi8((char)0x80), 0xF8); /* hi | (c & 0x80) */
-    *w0 = _mm512_unpacklo_epi8(lo, hi);
-    *w1 = _mm512_unpackhi_epi8(lo, hi);
 }
 
 #define DP(acc, a, w) (acc) = _mm512_dpbf16_ps((acc), (__m512bh)(a), (__m512bh)(w))
@@ -295,7 +259,7 @@ struct next_codes {
  * same panels, else the first block of the panels after them (below p1). */
 static inline struct next_codes next_codes(const struct cpu_gemm_args *g, int64_t p, int np,
                                            int64_t p1, int64_t q0, int64_t kcp) {
-    const size_t pb = panel_bytes(g->k);
+    const size_t pb = cpu_bf16_panel_bytes(g->k);
     const int64_t kp = kpairs(g->k);
     struct next_codes nx = {NULL, 0, np};
     if (q0 + kcp < kp) {
@@ -327,7 +291,7 @@ AVX512_INLINE void prefetch_codes(const uint8_t *codes, int64_t lines, int np, s
 AVX512_INLINE void blocked_panels(const struct cpu_gemm_args *g, const struct tabs *t,
                                   int64_t m0, int64_t m1, int64_t p, int np, int64_t p1,
                                   __m512i *wb, float *cbuf) {
-    const size_t pb = panel_bytes(g->k);
+    const size_t pb = cpu_bf16_panel_bytes(g->k);
     const int64_t kp = kpairs(g->k), kcp = KCP / np;
     const int rows = np == 1 ? MR : MR2;
     const int64_t row_blocks = (m1 - m0 + rows - 1) / rows;
@@ -363,11 +327,11 @@ AVX512_INLINE void blocked_panels(const struct cpu_gemm_args *g, const struct ta
     }
 }
 
-static void gemm_block(const struct cpu_gemm_args *g, int64_t m0, int64_t m1, int64_t p0,
+void cpu_bf16_gemm_block(const struct cpu_gemm_args *g, int64_t m0, int64_t m1, int64_t p0,
                        int64_t p1, void *scratch) {
     const struct tabs t = make_tabs(g->fp8);
     if (m1 - m0 <= MR) {
-        const size_t pb = panel_bytes(g->k);
+        const size_t pb = cpu_bf16_panel_bytes(g->k);
         const int r = (int)(m1 - m0);
         for (int64_t p = p0; p < p1; p++) {
             const uint8_t *wp = g->w + (size_t)p * pb;
@@ -390,16 +354,16 @@ const struct cpu_kernels cpu_kernels_avx512bf16 = {
     .name = "avx512",
     .gemm_name = "avx512bf16 vdpbf16ps (fp8->bf16 by vpermi2b in registers, 32-channel panels; "
                  "decode M<=8 streams the weight once)",
-    .row_add_ss = row_add_ss,
+    .row_add_ss = cpu_bf16_row_add_ss,
     .row_norm = cpu_avx512_row_norm,
     .row_amax = cpu_avx512_row_amax,
     .row_encode = cpu_avx512_row_encode,
     .row_norm_store = cpu_avx512_row_norm_store,
     .nr = NR,
-    .panel_bytes = panel_bytes,
-    .pack_panel = pack_panel,
-    .a_row_bytes = a_row_bytes,
-    .prep_a = prep_a,
-    .scratch_bytes = scratch_bytes,
-    .gemm_block = gemm_block,
+    .panel_bytes = cpu_bf16_panel_bytes,
+    .pack_panel = cpu_bf16_pack_panel,
+    .a_row_bytes = cpu_bf16_a_row_bytes,
+    .prep_a = cpu_bf16_prep_a,
+    .scratch_bytes = cpu_bf16_scratch_bytes,
+    .gemm_block = cpu_bf16_gemm_block,
 };

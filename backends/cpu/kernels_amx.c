@@ -1,0 +1,217 @@
+/*
+ * AMX-BF16 GEMM kernel: the AVX-512 BF16 table (kernels_avx512bf16.c) with
+ * the blocked GEMM on the tile unit. Compiled with -mamx-tile -mamx-bf16
+ * on top of the AVX-512 BF16 flags; used only where cpuid reports
+ * AMX-TILE and AMX-BF16, the OS saves the tile state and Linux granted
+ * this process the tile data permission (cpu_isa.c).
+ *
+ * Everything but the blocked GEMM is the AVX-512 BF16 table's: the rows,
+ * the weight panels, the activation's bf16 pairs (rows one line longer)
+ * and the one-token path (M = 1 streams the weight once through
+ * vdpbf16ps; from M = 2 the tiles are as fast or faster, since a tile's
+ * time scales with its rows and Intel cores issue one vdpbf16ps a cycle:
+ * M = 8 2.3-3.4 ms against 3.7-5.1 ms on a 2-thread Xeon, N = 6144,
+ * K = 5120). Larger M: per panel (32 channels), blocks of up
+ * to 256 k pairs are converted into a 32 KB bf16 buffer, whose rows are
+ * the B tiles' rows as they are (one k pair, 16 channels as bf16 pairs);
+ * then for every 32 rows, 16 k pairs at a time, two A tiles (16 rows x 16
+ * k pairs of the activation) times two B tiles (16 k pairs x 16 channels)
+ * accumulate into four f32 C tiles with tdpbf16ps. Partial sums between
+ * blocks, and the rows for the epilogue, go through a per-thread f32
+ * buffer (32 floats a row).
+ *
+ * Numerics: every product of two fp8 values is exact in f32, and tdpbf16ps
+ * adds them in f32 (round to nearest even); the order differs from the
+ * vdpbf16ps kernels (even element of a pair first, 16 pairs per step), so
+ * outputs agree with theirs within f32 accumulation-order error, as every
+ * GEMM kernel does with the generic one (test_cpu_isa).
+ */
+#include <string.h>
+
+#include "kernels_bf16.h"
+
+#define KCPA 256      /* k pairs per converted block: 256 * 128 bytes = 32 KB */
+#define TILE_PAIRS 16 /* k pairs per tile step: 64-byte tile rows */
+#define TILE_ROWS 16
+
+/* Activation rows one cache line longer than the bf16 table's: a tile load
+ * reads the same 64 bytes of 16 rows, and rows a multiple of 1 KiB apart
+ * (K = 5120: 10 KiB) would put those 16 lines into two L1 sets. */
+static size_t amx_a_row_bytes(int64_t k) { return cpu_bf16_a_row_bytes(k) + 64; }
+
+static void amx_prep_a(const uint8_t *codes, int64_t lda, int64_t m, int64_t k, fp8f_dtype fp8,
+                       void *dst) {
+    cpu_bf16_prep_a_stride(codes, lda, m, k, fp8, dst, amx_a_row_bytes(k));
+}
+
+/* Palette 1: per tile, rows and bytes per row. */
+struct tile_config {
+    uint8_t palette_id;
+    uint8_t start_row;
+    uint8_t reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} __attribute__((aligned(64)));
+
+/* C(g, z) (rows 16g.. of the block, channels 16z..) in tile 2g + z, the A
+ * tile of row group g in 4 + g, the B tile of channels 16z.. in 6 + z.
+ * rows1 = 0: one row group, tiles 2, 3 and 5 unused. */
+static void configure_tiles(int rows0, int rows1) {
+    struct tile_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette_id = 1;
+    for (int g = 0; g < 2; g++) {
+        const int r = g ? rows1 : rows0;
+        if (!r)
+            continue;
+        for (int z = 0; z < 2; z++) {
+            cfg.rows[2 * g + z] = (uint8_t)r;
+            cfg.colsb[2 * g + z] = 64;
+        }
+        cfg.rows[4 + g] = (uint8_t)r;
+        cfg.colsb[4 + g] = 64;
+    }
+    for (int z = 0; z < 2; z++) {
+        cfg.rows[6 + z] = TILE_PAIRS;
+        cfg.colsb[6 + z] = 64;
+    }
+    /* not _tile_loadconfig: its asm names only the first 8 bytes as read,
+     * so the compiler may drop the stores to the rest */
+    __asm__ volatile("ldtilecfg %0" ::"m"(cfg));
+}
+
+/* k pairs [q0, q0 + nq) of one panel into wb: row pp holds the two
+ * registers of k pair q0 + pp (channels 0-15, then 16-31); rows up to the
+ * next whole tile step are zeros. */
+static void convert_block(const struct tabs *t, const uint8_t *wp, int64_t q0, int64_t nq,
+                          __m512i *wb) {
+    const int64_t steps = (nq + TILE_PAIRS - 1) / TILE_PAIRS * TILE_PAIRS;
+    for (int64_t pp = 0; pp < nq; pp++) {
+        __m512i w0, w1;
+        cvt64(t, wp + (q0 + pp) * 64, &w0, &w1);
+        _mm512_store_si512(wb + 2 * pp, w0);
+        _mm512_store_si512(wb + 2 * pp + 1, w1);
+    }
+    for (int64_t pp = nq; pp < steps; pp++) {
+        _mm512_store_si512(wb + 2 * pp, _mm512_setzero_si512());
+        _mm512_store_si512(wb + 2 * pp + 1, _mm512_setzero_si512());
+    }
+    /* the tile loads' asm does not say it reads memory: keep these stores
+     * before them */
+    __asm__ volatile("" ::: "memory");
+}
+
+/* Rows [i, i + rows0 + rows1) times the converted block (nq k pairs from
+ * q0) into the partial sums cb (32 floats a row), starting from zero on
+ * the first block. */
+static void multiply_rows(const struct cpu_gemm_args *g, int64_t i, int rows1, int64_t q0,
+                          int64_t nq, const __m512i *wb, float *cb, int first) {
+    const size_t astr = g->a_stride;
+    const char *a = (const char *)g->a + (size_t)i * astr + (size_t)q0 * 4;
+    if (first) {
+        _tile_zero(0);
+        _tile_zero(1);
+        if (rows1) {
+            _tile_zero(2);
+            _tile_zero(3);
+        }
+    } else {
+        _tile_loadd(0, cb, 128);
+        _tile_loadd(1, cb + 16, 128);
+        if (rows1) {
+            _tile_loadd(2, cb + 16 * 32, 128);
+            _tile_loadd(3, cb + 16 * 32 + 16, 128);
+        }
+    }
+    for (int64_t s = 0; s < nq; s += TILE_PAIRS) {
+        /* the next step's activation lines into L1 while this one multiplies
+         * (tile loads are not followed by the hardware prefetchers) */
+        if (s + TILE_PAIRS < nq)
+            for (int r = 0; r < (rows1 ? 2 * TILE_ROWS : TILE_ROWS); r++)
+                _mm_prefetch(a + (size_t)r * astr + (s + TILE_PAIRS) * 4, _MM_HINT_T0);
+        _tile_loadd(4, a + s * 4, astr);
+        _tile_loadd(6, wb + 2 * s, 128);
+        _tile_loadd(7, wb + 2 * s + 1, 128);
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        if (rows1) {
+            _tile_loadd(5, a + TILE_ROWS * astr + s * 4, astr);
+            _tile_dpbf16ps(2, 5, 6);
+            _tile_dpbf16ps(3, 5, 7);
+        }
+    }
+    _tile_stored(0, cb, 128);
+    _tile_stored(1, cb + 16, 128);
+    if (rows1) {
+        _tile_stored(2, cb + 16 * 32, 128);
+        _tile_stored(3, cb + 16 * 32 + 16, 128);
+    }
+}
+
+/* Rows [m0, m1) against panels [p0, p1), M > 8. */
+static void blocked_amx(const struct cpu_gemm_args *g, int64_t m0, int64_t m1, int64_t p0,
+                        int64_t p1, void *scratch) {
+    const struct tabs t = make_tabs(g->fp8);
+    const size_t pb = cpu_bf16_panel_bytes(g->k);
+    const int64_t kp = kpairs(g->k);
+    __m512i *wb = (__m512i *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    float *cbuf = (float *)(wb + 2 * KCPA);
+    int cur0 = -1, cur1 = -1; /* the tile shape loaded */
+    for (int64_t p = p0; p < p1; p++) {
+        const uint8_t *wp = g->w + (size_t)p * pb;
+        for (int64_t q0 = 0; q0 < kp; q0 += KCPA) {
+            const int64_t nq = kp - q0 < KCPA ? kp - q0 : KCPA;
+            convert_block(&t, wp, q0, nq, wb);
+            const int first = q0 == 0, last = q0 + nq >= kp;
+            for (int64_t i = m0; i < m1; i += 2 * TILE_ROWS) {
+                const int rows = m1 - i < 2 * TILE_ROWS ? (int)(m1 - i) : 2 * TILE_ROWS;
+                const int rows0 = rows < TILE_ROWS ? rows : TILE_ROWS, rows1 = rows - rows0;
+                if (rows0 != cur0 || rows1 != cur1) {
+                    configure_tiles(rows0, rows1);
+                    cur0 = rows0;
+                    cur1 = rows1;
+                }
+                float *cb = cbuf + (size_t)(i - m0) * 32;
+                multiply_rows(g, i, rows1, q0, nq, wb, cb, first);
+                if (last)
+                    for (int r = 0; r < rows; r++)
+                        for (int z = 0; z < 2; z++)
+                            epilogue16(g, i + r, p * BF16_NR + 16 * z,
+                                       _mm512_load_ps(cb + (size_t)r * 32 + 16 * z), 1.0f);
+            }
+        }
+    }
+    _tile_release();
+}
+
+static size_t amx_scratch_bytes(int64_t k) {
+    const size_t own = (size_t)KCPA * 128 + (size_t)CPU_GEMM_MC * 32 * 4 + 64;
+    const size_t decode = cpu_bf16_scratch_bytes(k);
+    return own > decode ? own : decode;
+}
+
+static void amx_gemm_block(const struct cpu_gemm_args *g, int64_t m0, int64_t m1, int64_t p0,
+                           int64_t p1, void *scratch) {
+    if (m1 - m0 == 1)
+        cpu_bf16_gemm_block(g, m0, m1, p0, p1, scratch);
+    else
+        blocked_amx(g, m0, m1, p0, p1, scratch);
+}
+
+const struct cpu_kernels cpu_kernels_amx = {
+    .name = "avx512",
+    .gemm_name = "amx-bf16 tdpbf16ps (32 rows x 32 channels a tile step; fp8->bf16 by vpermi2b "
+                 "into 32 KB blocks; M=1 as avx512bf16)",
+    .row_add_ss = cpu_bf16_row_add_ss,
+    .row_norm = cpu_avx512_row_norm,
+    .row_amax = cpu_avx512_row_amax,
+    .row_encode = cpu_avx512_row_encode,
+    .row_norm_store = cpu_avx512_row_norm_store,
+    .nr = BF16_NR,
+    .panel_bytes = cpu_bf16_panel_bytes,
+    .pack_panel = cpu_bf16_pack_panel,
+    .a_row_bytes = amx_a_row_bytes,
+    .prep_a = amx_prep_a,
+    .scratch_bytes = amx_scratch_bytes,
+    .gemm_block = amx_gemm_block,
+};

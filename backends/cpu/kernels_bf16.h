@@ -1,0 +1,73 @@
+/*
+ * What the two bf16 GEMM kernel tables share (kernels_avx512bf16.c and
+ * kernels_amx.c): the weight panel layout and its fp8 -> bf16 conversion,
+ * the activation's bf16 pairs, and the AVX-512 BF16 table's functions that
+ * the AMX table reuses as they are (rows, packing, decode).
+ *
+ * Panel layout: 32 output channels; per pair of k, 64 bytes ordered so that
+ * two vpermi2b table lookups (low and high byte of the bf16 of the 7-bit
+ * magnitude; the sign ORed in) and one unpacklo/unpackhi pair give the two
+ * registers of bf16 pairs that vdpbf16ps takes (and that are the rows of
+ * an AMX B tile): lane l of register z holds channel 16z + l at k and
+ * k + 1. The activation is one 32-bit word (a bf16 pair) per k pair, rows
+ * zero-padded to a multiple of 64 bytes.
+ */
+#ifndef FP8F_KERNELS_BF16_H
+#define FP8F_KERNELS_BF16_H
+
+#include "kernels_avx512_inl.h"
+
+#define BF16_NR 32 /* channels per panel */
+
+static inline int64_t kpairs(int64_t k) { return (k + 1) / 2; }
+
+/* The lookup tables of one fp8 type: low and high bytes of bf16(|code|). */
+struct tabs {
+    __m512i lo0, lo1, hi0, hi1;
+};
+
+static inline struct tabs make_tabs(fp8f_dtype fp8) {
+    uint8_t lo[128], hi[128];
+    for (int c = 0; c < 128; c++) {
+        uint32_t b = fp8f_f32_bits(fp8f_decode_fp8(fp8, (uint8_t)c)) >> 16;
+        lo[c] = (uint8_t)b;
+        hi[c] = (uint8_t)(b >> 8);
+    }
+    struct tabs t = {_mm512_loadu_si512(lo), _mm512_loadu_si512(lo + 64),
+                     _mm512_loadu_si512(hi), _mm512_loadu_si512(hi + 64)};
+    return t;
+}
+
+/* 64 packed codes -> two registers of 16 bf16 pairs. */
+AVX512_INLINE void cvt64(const struct tabs *t, const uint8_t *p, __m512i *w0, __m512i *w1) {
+    const __m512i c = _mm512_loadu_si512(p);
+    const __m512i lo = _mm512_permutex2var_epi8(t->lo0, c, t->lo1);
+    __m512i hi = _mm512_permutex2var_epi8(t->hi0, c, t->hi1);
+    hi = _mm512_ternarylogic_epi32(hi, c, _mm512_set1_epi8((char)0x80), 0xF8); /* hi | (c & 0x80) */
+    *w0 = _mm512_unpacklo_epi8(lo, hi);
+    *w1 = _mm512_unpackhi_epi8(lo, hi);
+}
+
+/* The AVX-512 rows (kernels_avx512.c) both tables use. */
+float cpu_avx512_row_add_ss(const void *x, fp8f_dtype xt, void *r, fp8f_dtype rt, int64_t n);
+float cpu_avx512_row_norm(const void *h, fp8f_dtype ht, const void *w, fp8f_dtype wt,
+                          float inv_rms, float *y, int64_t n);
+float cpu_avx512_row_amax(const void *x, fp8f_dtype xt, float *y, int64_t n);
+void cpu_avx512_row_encode(const float *y, int64_t n, float scale, fp8f_dtype fp8, uint8_t *q);
+void cpu_avx512_row_norm_store(const void *h, fp8f_dtype ht, const void *w, fp8f_dtype wt,
+                               float inv_rms, void *out, fp8f_dtype ot, int64_t n);
+
+/* The AVX-512 BF16 table's functions (kernels_avx512bf16.c). */
+float cpu_bf16_row_add_ss(const void *x, fp8f_dtype xt, void *r, fp8f_dtype rt, int64_t n);
+size_t cpu_bf16_panel_bytes(int64_t k);
+void cpu_bf16_pack_panel(const uint8_t *q, int64_t n, int64_t k, int64_t n0, uint8_t *dst);
+size_t cpu_bf16_a_row_bytes(int64_t k);
+void cpu_bf16_prep_a(const uint8_t *codes, int64_t lda, int64_t m, int64_t k, fp8f_dtype fp8,
+                     void *dst);
+void cpu_bf16_prep_a_stride(const uint8_t *codes, int64_t lda, int64_t m, int64_t k,
+                            fp8f_dtype fp8, void *dst, size_t row_bytes);
+size_t cpu_bf16_scratch_bytes(int64_t k);
+void cpu_bf16_gemm_block(const struct cpu_gemm_args *g, int64_t m0, int64_t m1, int64_t p0,
+                         int64_t p1, void *scratch);
+
+#endif
