@@ -199,17 +199,9 @@ static void amx_gemm_block(const struct cpu_gemm_args *g, int64_t m0, int64_t m1
 }
 
 const struct cpu_kernels cpu_kernels_amx = {
-    .name = "avx512",
+    BF16_TABLE_ROWS_AND_PANELS,
     .gemm_name = "amx-bf16 tdpbf16ps (32 rows x 32 channels a tile step; fp8->bf16 by vpermi2b "
                  "into 32 KB blocks; M=1 as avx512bf16)",
-    .row_add_ss = cpu_bf16_row_add_ss,
-    .row_norm = cpu_avx512_row_norm,
-    .row_amax = cpu_avx512_row_amax,
-    .row_encode = cpu_avx512_row_encode,
-    .row_norm_store = cpu_avx512_row_norm_store,
-    .nr = BF16_NR,
-    .panel_bytes = cpu_bf16_panel_bytes,
-    .pack_panel = cpu_bf16_pack_panel,
     .a_row_bytes = amx_a_row_bytes,
     .prep_a = amx_prep_a,
     .scratch_bytes = amx_scratch_bytes,

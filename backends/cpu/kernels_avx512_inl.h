@@ -10,6 +10,15 @@
 
 #define AVX512_INLINE static inline __attribute__((always_inline))
 
+/* The AVX-512 rows (kernels_avx512.c), which the bf16 tables use too. */
+float cpu_avx512_row_add_ss(const void *x, fp8f_dtype xt, void *r, fp8f_dtype rt, int64_t n);
+float cpu_avx512_row_norm(const void *h, fp8f_dtype ht, const void *w, fp8f_dtype wt,
+                          float inv_rms, float *y, int64_t n);
+float cpu_avx512_row_amax(const void *x, fp8f_dtype xt, float *y, int64_t n);
+void cpu_avx512_row_encode(const float *y, int64_t n, float scale, fp8f_dtype fp8, uint8_t *q);
+void cpu_avx512_row_norm_store(const void *h, fp8f_dtype ht, const void *w, fp8f_dtype wt,
+                               float inv_rms, void *out, fp8f_dtype ot, int64_t n);
+
 AVX512_INLINE __mmask16 tail_mask16(int64_t left) {
     return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
 }

@@ -351,17 +351,9 @@ void cpu_bf16_gemm_block(const struct cpu_gemm_args *g, int64_t m0, int64_t m1, 
 }
 
 const struct cpu_kernels cpu_kernels_avx512bf16 = {
-    .name = "avx512",
+    BF16_TABLE_ROWS_AND_PANELS,
     .gemm_name = "avx512bf16 vdpbf16ps (fp8->bf16 by vpermi2b in registers, 32-channel panels; "
                  "decode M<=8 streams the weight once)",
-    .row_add_ss = cpu_bf16_row_add_ss,
-    .row_norm = cpu_avx512_row_norm,
-    .row_amax = cpu_avx512_row_amax,
-    .row_encode = cpu_avx512_row_encode,
-    .row_norm_store = cpu_avx512_row_norm_store,
-    .nr = NR,
-    .panel_bytes = cpu_bf16_panel_bytes,
-    .pack_panel = cpu_bf16_pack_panel,
     .a_row_bytes = cpu_bf16_a_row_bytes,
     .prep_a = cpu_bf16_prep_a,
     .scratch_bytes = cpu_bf16_scratch_bytes,

@@ -48,14 +48,13 @@ AVX512_INLINE void cvt64(const struct tabs *t, const uint8_t *p, __m512i *w0, __
     *w1 = _mm512_unpackhi_epi8(lo, hi);
 }
 
-/* The AVX-512 rows (kernels_avx512.c) both tables use. */
-float cpu_avx512_row_add_ss(const void *x, fp8f_dtype xt, void *r, fp8f_dtype rt, int64_t n);
-float cpu_avx512_row_norm(const void *h, fp8f_dtype ht, const void *w, fp8f_dtype wt,
-                          float inv_rms, float *y, int64_t n);
-float cpu_avx512_row_amax(const void *x, fp8f_dtype xt, float *y, int64_t n);
-void cpu_avx512_row_encode(const float *y, int64_t n, float scale, fp8f_dtype fp8, uint8_t *q);
-void cpu_avx512_row_norm_store(const void *h, fp8f_dtype ht, const void *w, fp8f_dtype wt,
-                               float inv_rms, void *out, fp8f_dtype ot, int64_t n);
+/* What both bf16 tables hold alike: the AVX-512 rows and the panel layout
+ * (in a struct cpu_kernels initializer). */
+#define BF16_TABLE_ROWS_AND_PANELS                                                              \
+    .name = "avx512", .row_add_ss = cpu_bf16_row_add_ss, .row_norm = cpu_avx512_row_norm,      \
+    .row_amax = cpu_avx512_row_amax, .row_encode = cpu_avx512_row_encode,                      \
+    .row_norm_store = cpu_avx512_row_norm_store, .nr = BF16_NR,                                \
+    .panel_bytes = cpu_bf16_panel_bytes, .pack_panel = cpu_bf16_pack_panel
 
 /* The AVX-512 BF16 table's functions (kernels_avx512bf16.c). */
 float cpu_bf16_row_add_ss(const void *x, fp8f_dtype xt, void *r, fp8f_dtype rt, int64_t n);
