@@ -328,7 +328,7 @@ AVX512_INLINE void blocked_panels(const struct cpu_gemm_args *g, const struct ta
 }
 
 void cpu_bf16_gemm_block(const struct cpu_gemm_args *g, int64_t m0, int64_t m1, int64_t p0,
-                       int64_t p1, void *scratch) {
+                         int64_t p1, void *scratch) {
     const struct tabs t = make_tabs(g->fp8);
     if (m1 - m0 <= MR) {
         const size_t pb = cpu_bf16_panel_bytes(g->k);

@@ -389,13 +389,12 @@ __global__ void __launch_bounds__(STREAM_WARPS * 32, ACT_ASYNC ? (NT == 1 ? 3 : 
     };
     /* the slot's step is the oldest of the RING groups in flight */
     auto compute = [&](int slot) {
-        int as = slot;
+        const int as = ACT_ASYNC ? 0 : slot; /* where the stage's activations are */
         if constexpr (ACT_ASYNC) {
             cp_async_wait<RING - 1>();
 #pragma unroll
             for (int mt = 0; mt < MT; mt++)
                 a[0][mt] = abuf[warp][slot][mt][lane];
-            as = 0;
         }
 #pragma unroll
         for (int nt = 0; nt < NT; nt++)
