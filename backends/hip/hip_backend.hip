@@ -337,10 +337,12 @@ static void hip_describe(struct fp8f_backend *be, char *buf, size_t len) {
     const struct hip_state *st = hip_st(be);
     static const char *const forced[] = {" [FP8F_HIP_GEMM=stream]", " [FP8F_HIP_GEMM=blaslt]",
                                          " [FP8F_HIP_GEMM=tiled]"};
-    char stream[64] = "", blaslt[160];
+    char stream[96] = "", blaslt[160];
     if (st->gemm_stream_ok)
-        snprintf(stream, sizeof stream, "weight-streaming mma.sync%s up to M = %d (e4m3fn), ",
-                 st->pdl ? " + PDL" : "", HIP_GEMM_STREAM_MAX_M);
+        snprintf(stream, sizeof stream,
+                 "weight-streaming mma.sync%s up to M = %d (%d where N <= %d; e4m3fn), ",
+                 st->pdl ? " + PDL" : "", HIP_GEMM_STREAM_MAX_M, HIP_GEMM_STREAM_NARROW_MAX_M,
+                 HIP_GEMM_STREAM_NARROW_MAX_N);
     if (st->blaslt)
         snprintf(blaslt, sizeof blaslt, "%s%s", FP8F_BLASLT_NAME, st->gemm_stream_ok ? " above" : "");
     else

@@ -321,13 +321,14 @@ static int stream_fits(const struct hip_state *st, const struct fp8f_weight_desc
 }
 
 /* The heuristic (README "GPU GEMM"): the streaming kernel while the weight's
- * bytes dominate (M <= HIP_GEMM_STREAM_MAX_M), the vendor's matrix-core
- * kernels above, where the math dominates. The tiled kernel is the path of
- * last resort; it runs anywhere. */
-static int pick_path(const struct hip_state *st, int64_t m, int stream) {
+ * bytes dominate (M <= HIP_GEMM_STREAM_MAX_M, or a little more for narrow
+ * weights), the vendor's matrix-core kernels above, where the math
+ * dominates. The tiled kernel is the path of last resort; it runs anywhere. */
+static int pick_path(const struct hip_state *st, int64_t m, int64_t n, int stream) {
     if (st->gemm_force >= 0)
         return st->gemm_force;
-    if (stream && m <= HIP_GEMM_STREAM_MAX_M)
+    if (stream && (m <= HIP_GEMM_STREAM_MAX_M ||
+                   (m <= HIP_GEMM_STREAM_NARROW_MAX_M && n <= HIP_GEMM_STREAM_NARROW_MAX_N)))
         return HIP_GEMM_STREAM;
     if (st->blaslt)
         return HIP_GEMM_BLASLT;
@@ -396,7 +397,7 @@ fp8f_status hip_linear_ptpc(struct fp8f_backend *be, const fp8f_act *a,
                                     hw->ldw, hw->scale, hw->bias, bias_out, out->data,
                                     out->stride, (int)out->dtype, m, w->n, k, 0};
     const int stream = stream_fits(st, w);
-    int path = pick_path(st, m, stream);
+    int path = pick_path(st, m, w->n, stream);
     if (path == HIP_GEMM_BLASLT) {
         int declined = 0;
         s = hip_blaslt_gemm(be, st->blaslt, &g, w->fp8_dtype, &declined);

@@ -491,18 +491,22 @@ static hipError_t launch(struct hip_gemm_args g, int64_t rows, bool ring, int pd
 }
 
 /* Tokens per block: 8, 16 or 32 (larger M goes in chunks, side by side on
- * one weight tile), or st->stream_tokens where set. Rows per block: 16 for
+ * one weight tile), 16 up to 64 tokens where the ring applies (its 16-token
+ * blocks beat the two-stage kernel's 32-token ones there: o_proj M = 32 /
+ * 64 38.1 / 72.7 against 52.6 / 83.8 us, qkv 47.9 / 83.2 against 54.7 /
+ * 88.9), or st->stream_tokens where set. Rows per block: 16 for
  * 16-token blocks of the ring kernel (three blocks per SM: qkv / gate_up
  * M = 16 31.4 / 47.2 -> 30.9 / 45.8 us against 32 rows, same run), else
  * 32, or 16 where 32 would give fewer than two blocks per SM; or
  * st->stream_rows. */
 hipError_t hip_launch_gemm_stream(const struct hip_gemm_args *args, const struct hip_state *st) {
     const int64_t tokens = st->stream_tokens ? st->stream_tokens : args->m;
-    const int mt = tokens <= 8 ? 1 : tokens <= 16 ? 2 : 4;
+    const bool ring = args->k % STREAM_KSTEP == 0 && act_rows_16b(*args);
+    const bool ring16 = ring && !st->stream_tokens && tokens <= 64; /* see above */
+    const int mt = tokens <= 8 ? 1 : tokens <= 16 || ring16 ? 2 : 4;
     const int sm_count = st->sm_count, pdl = st->pdl;
     const hipStream_t s = st->stream;
     const int64_t chunks = (args->m + 8 * mt - 1) / (8 * mt);
-    const bool ring = args->k % STREAM_KSTEP == 0 && act_rows_16b(*args);
     const int nt = st->stream_rows                              ? st->stream_rows / 16
                    : mt == 2 && ring                            ? 1
                    : (args->n + 31) / 32 * chunks < 2 * sm_count ? 1

@@ -178,6 +178,13 @@ enum hip_gemm_path { HIP_GEMM_STREAM = 0, HIP_GEMM_BLASLT = 1, HIP_GEMM_TILED = 
  * H200 (GLM-4.7 shapes): at M = 16 it takes 0.59-0.98x cuBLASLt's time, at
  * M = 32 1.3-1.8x (its 32-token tiles read the weight twice as long). */
 #define HIP_GEMM_STREAM_MAX_M 16
+/* And up to 32 for narrow weights, which leave cuBLASLt's tiles too few to
+ * fill the GPU: there two 16-token blocks per weight tile (the second
+ * finds it in L2) beat it. H200, same run, µs: o_proj 5120 x 12288 M = 24
+ * / 32 37.3 / 38.1 against 43.1 / 42.3; at N = 14336 and 24576 cuBLASLt
+ * stays ahead (qkv M = 32 32.9 against 47.9). */
+#define HIP_GEMM_STREAM_NARROW_MAX_M 32
+#define HIP_GEMM_STREAM_NARROW_MAX_N 6144
 
 /* hip_gemm_stream.hip: the weight-streaming GEMM on the matrix cores
  * (NVIDIA sm_89+, e4m3fn). Supported: whether this build and the current
