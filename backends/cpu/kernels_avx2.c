@@ -168,11 +168,11 @@ INL __m256i encode8(__m256 v, int fnuz) {
     const int bias = fnuz ? 8 : 7;
     __m256i bits = _mm256_castps_si256(v);
     __m256i abits = _mm256_and_si256(bits, _mm256_set1_epi32(0x7fffffff));
-    __m256i rnd = _mm256_add_epi32(
-        _mm256_set1_epi32(0x7ffff),
-        _mm256_and_si256(_mm256_srli_epi32(abits, 20), _mm256_set1_epi32(1)));
-    __m256i code_n = _mm256_sub_epi32(_mm256_srli_epi32(_mm256_add_epi32(abits, rnd), 20),
-                                      _mm256_set1_epi32((127 - bias) << 3));
+    /* to nearest even, the exponent rebiased in the same add (as encode16) */
+    __m256i odd = _mm256_and_si256(_mm256_srli_epi32(abits, 20), _mm256_set1_epi32(1));
+    __m256i round_rebias = _mm256_set1_epi32(0x7ffff - ((127 - bias) << 23));
+    __m256i code_n =
+        _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(abits, round_rebias), odd), 20);
     __m256i code_s = _mm256_cvtps_epi32(
         _mm256_mul_ps(_mm256_castsi256_ps(abits), _mm256_set1_ps(fnuz ? 1024.0f : 512.0f)));
     /* abits >= 0 as signed (sign cleared): signed compares are exact */
