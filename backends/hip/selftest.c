@@ -102,6 +102,12 @@ static void fill(pair *p, int kind_mix, double sigma) {
     pair_up(p);
 }
 
+/* Two codes of the same sign, neither NaN, one step apart in magnitude. */
+static int one_step_apart(uint8_t a, uint8_t b, float av, float bv) {
+    return !isnan(av) && !isnan(bv) && ((a ^ b) & 0x80u) == 0 &&
+           abs((int)(a & 0x7f) - (int)(b & 0x7f)) == 1;
+}
+
 /* Codes equal, or one step apart in at most ceil(n/1000); NaN must agree. */
 static void cmp_codes(fp8f_dtype fp8, const uint8_t *got, const uint8_t *want, int64_t rows,
                       int64_t cols, int64_t stride, int exact, const char *what) {
@@ -114,8 +120,7 @@ static void cmp_codes(fp8f_dtype fp8, const uint8_t *got, const uint8_t *want, i
             float gv = fp8f_decode_fp8(fp8, g), wv = fp8f_decode_fp8(fp8, w);
             if (isnan(gv) && isnan(wv)) /* NaN's sign is the CPU's business */
                 continue;
-            int step = !isnan(gv) && !isnan(wv) && ((g ^ w) & 0x80u) == 0 &&
-                       abs((int)(g & 0x7f) - (int)(w & 0x7f)) == 1;
+            int step = one_step_apart(g, w, gv, wv);
             if (exact || !step) {
                 FAIL("%s: code [%lld,%lld] = 0x%02x, CPU 0x%02x", what, (long long)r,
                      (long long)c, g, w);
@@ -143,9 +148,8 @@ static void cmp_codes_ties(fp8f_dtype fp8, const uint8_t *got, const uint8_t *wa
             continue;
         const float gv = fp8f_decode_fp8(fp8, got[i]), wv = fp8f_decode_fp8(fp8, want[i]);
         const double mid = ((double)gv + wv) / 2.0;
-        const int step = !isnan(gv) && !isnan(wv) && ((got[i] ^ want[i]) & 0x80u) == 0 &&
-                         abs((int)(got[i] & 0x7f) - (int)(want[i] & 0x7f)) == 1;
-        if (!step || fabs(quot[i] - mid) > ldexp(fabs(mid), -16)) {
+        const int at_tie = fabs(quot[i] - mid) <= ldexp(fabs(mid), -16);
+        if (!one_step_apart(got[i], want[i], gv, wv) || !at_tie) {
             FAIL("%s: code [%lld] = 0x%02x, CPU 0x%02x (quotient %.9g, not at a tie)", what,
                  (long long)i, got[i], want[i], quot[i]);
             return;
