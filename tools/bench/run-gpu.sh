@@ -17,6 +17,8 @@
 #             (tools/bench/gemm_report.py writes gemm.md)
 #   sanitize  Check suites on the GPU under compute-sanitizer memcheck and
 #             racecheck
+#   ceiling   tools/bench/read_ceiling.cu: a plain read of each weight
+#             shape's bytes, the floor under a decode GEMM (GEMM_SHAPES)
 # Everything is written under $OUT: report.md and gemm.md as they are, the
 # rest (log.txt of build, selftest, check and hwcheck; the JSON and text
 # results) packed into results.tgz at the end, since the device tool brings
@@ -215,6 +217,15 @@ gemm() {
     cat "$OUT/gemm.md"
 }
 
+# How long a plain read of each weight shape's bytes takes (NVIDIA).
+ceiling() {
+    say "read ceiling"
+    nvcc -std=c++17 -O3 -arch="${GPU_ARCH:-sm_90}" tools/bench/read_ceiling.cu -o /tmp/read_ceiling \
+        >>"$LOG" 2>&1 || return 1
+    # shellcheck disable=SC2086
+    /tmp/read_ceiling ${GEMM_SHAPES:-14336x5120 5120x12288 24576x5120} 2>&1 | tee "$OUT/ceiling.txt"
+}
+
 # The GPU side of the Check suites under compute-sanitizer (memcheck: every
 # device access in bounds and initialized allocations freed; racecheck:
 # shared-memory hazards), one suite at a time, in process (CK_FORK=no).
@@ -241,7 +252,7 @@ sanitize() {
 status=0
 for s in "${stages[@]}"; do
     case "$s" in
-    prepare | build | selftest | check | hwcheck | bench | sweep | gemm | sanitize) "$s" || status=1 ;;
+    prepare | build | selftest | check | hwcheck | bench | sweep | gemm | sanitize | ceiling) "$s" || status=1 ;;
     *) echo "unknown stage $s" >&2; exit 2 ;;
     esac
     if [ "$s" = build ] && [ $status -ne 0 ]; then
