@@ -46,9 +46,10 @@ static __device__ __forceinline__ unsigned fold(uint4 v) { return v.x ^ v.y ^ v.
 
 /* The xor of everything read is stored only if it hits a value no input
  * here produces, so the loads cannot be dropped and nothing is written. */
-#define KEEP(acc, out)                                                                         \
-    if ((acc) == 0x9e3779b9u)                                                                  \
-    *(out) = (acc)
+static __device__ __forceinline__ void keep(unsigned acc, unsigned *out) {
+    if (acc == 0x9e3779b9u)
+        *out = acc;
+}
 
 __global__ void __launch_bounds__(256) read_linear(const uint8_t *p, size_t bytes, unsigned *out) {
     const size_t stride = (size_t)gridDim.x * blockDim.x * 16;
@@ -61,7 +62,7 @@ __global__ void __launch_bounds__(256) read_linear(const uint8_t *p, size_t byte
     }
     for (; i < bytes; i += stride)
         acc ^= fold(load16(p + i));
-    KEEP(acc, out);
+    keep(acc, out);
 }
 
 /* one block per 16-row tile; K a multiple of 512 */
@@ -79,7 +80,7 @@ __global__ void __launch_bounds__(256) read_pattern(const uint8_t *p, int64_t k,
         }
         acc ^= fold(a) ^ fold(b) ^ fold(c) ^ fold(d);
     }
-    KEEP(acc, out);
+    keep(acc, out);
 }
 
 __global__ void empty_kernel() {}
