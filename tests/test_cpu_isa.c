@@ -308,6 +308,56 @@ START_TEST(gemm_levels) {
 }
 END_TEST
 
+/* Every finite activation code through the GEMM: each row of a dense f32
+ * activation holds the value of every finite code of fp8 once (the largest
+ * among them, so the row's scale is exactly 1 and each value quantizes to
+ * its own code), code i at column (37 i + 11 r) mod K, zeros elsewhere;
+ * times an identity weight with unit scales, out must be the activation
+ * itself. K = 300: the codes fall in whole 64-code blocks and in the row's
+ * tail, which the SIMD levels convert differently. */
+static void check_every_activation_code(int level, fp8f_dtype fp8) {
+    enum { M = 12, K = 300 };
+    fp8f_ctx *ctx = ctx_at(level, fp8);
+    const char *name = cpu_isa_name((enum cpu_isa)level);
+    float *x = calloc((size_t)M * K, sizeof(float)), *sw = xmalloc(sizeof(float) * K),
+          *out = xmalloc(sizeof(float) * M * K);
+    uint8_t *wcodes = calloc((size_t)K * K, 1);
+    ck_assert(x && wcodes);
+    const uint8_t one = fp8 == FP8F_E4M3FNUZ ? 0x40 : 0x38;
+    ck_assert(ref_fp8_decode(fp8, one) == 1.0);
+    for (int r = 0; r < M; r++)
+        for (int i = 0; i < 256; i++)
+            if (!ref_fp8_is_nan(fp8, (uint8_t)i))
+                x[r * K + (37 * i + 11 * r) % K] = (float)ref_fp8_decode(fp8, (uint8_t)i);
+    for (int n = 0; n < K; n++) {
+        wcodes[n * K + n] = one;
+        sw[n] = 1.0f;
+    }
+    fp8f_tensor wq = {wcodes, fp8, K, K, K};
+    fp8f_weight *w;
+    ck_assert(fp8f_weight_create(ctx, &wq, sw, NULL, &w) == FP8F_OK);
+    fp8f_act act = {.kind = FP8F_ACT_DENSE, .dense = {x, FP8F_F32, M, K, K}};
+    fp8f_tensor o = {out, FP8F_F32, M, K, K};
+    ck_assert_msg(fp8f_linear_ptpc(ctx, &act, w, &o) == FP8F_OK, "[%s] %s", name,
+                  fp8f_last_error(ctx));
+    for (int r = 0; r < M; r++)
+        for (int n = 0; n < K; n++)
+            TU_REQUIRE(out[r * K + n] == x[r * K + n], "[%s] %s: out[%d, %d] = %.9g, expected %.9g",
+                       name, fp8 == FP8F_E4M3FNUZ ? "fnuz" : "fn", r, n, out[r * K + n],
+                       x[r * K + n]);
+    fp8f_weight_destroy(w);
+    fp8f_ctx_destroy(ctx);
+    free(x), free(wcodes), free(sw), free(out);
+}
+
+START_TEST(gemm_every_activation_code) {
+    if (skip_level(_i))
+        return;
+    check_every_activation_code(_i, FP8F_E4M3FN);
+    check_every_activation_code(_i, FP8F_E4M3FNUZ);
+}
+END_TEST
+
 /* Quotients y / scale that land within a few f32 ulp of a rounding boundary
  * between two fp8 codes (every midpoint of each fp8 type, and the fp8
  * subnormal range), for scales that are not powers of two: each code must
@@ -411,6 +461,7 @@ static Suite *cpu_isa_suite(void) {
     tcase_add_test(tc, isa_names_and_env);
     tcase_add_loop_test(tc, norm_quant_levels, 0, CPU_ISA_COUNT);
     tcase_add_loop_test(tc, gemm_levels, 0, CPU_ISA_COUNT);
+    tcase_add_loop_test(tc, gemm_every_activation_code, 0, CPU_ISA_COUNT);
     tcase_add_loop_test(tc, encode_near_boundaries, 0, CPU_ISA_COUNT);
     suite_add_tcase(s, tc);
     return s;

@@ -92,22 +92,57 @@ void cpu_bf16_pack_panel(const uint8_t *q, int64_t n, int64_t k, int64_t n0, uin
 
 size_t cpu_bf16_a_row_bytes(int64_t k) { return ((size_t)kpairs(k) * 4 + 63) & ~(size_t)63; }
 
+/* 64 codes -> 64 bf16 in order at dst: cvt64's two registers hold eight
+ * codes per 128-bit lane (16l..16l+7 in w0, 16l+8..16l+15 in w1), put back
+ * in sequence. */
+AVX512_INLINE void cvt64_in_order(const struct tabs *t, const uint8_t *p, uint16_t *dst) {
+    __m512i w0, w1;
+    cvt64(t, p, &w0, &w1);
+    const __m512i first = _mm512_set_epi64(11, 10, 3, 2, 9, 8, 1, 0);
+    const __m512i second = _mm512_set_epi64(15, 14, 7, 6, 13, 12, 5, 4);
+    _mm512_storeu_si512(dst, _mm512_permutex2var_epi64(w0, first, w1));
+    _mm512_storeu_si512(dst + 32, _mm512_permutex2var_epi64(w0, second, w1));
+}
+
+/* Whether one of the 64 codes at p is a NaN, which cvt64 does not decode as
+ * the codec does (it ORs the sign into the magnitude's bf16: FNUZ's 0x80
+ * would come out as -0). */
+AVX512_INLINE int has_nan64(const uint8_t *p, fp8f_dtype fp8) {
+    const __m512i c = _mm512_loadu_si512(p);
+    if (fp8 == FP8F_E4M3FNUZ)
+        return _mm512_cmpeq_epi8_mask(c, _mm512_set1_epi8((char)0x80)) != 0;
+    const __m512i magnitude = _mm512_and_si512(c, _mm512_set1_epi8(0x7f));
+    return _mm512_cmpeq_epi8_mask(magnitude, _mm512_set1_epi8(0x7f)) != 0;
+}
+
 /* Rows of bf16 pairs, row_bytes apart, zero past K up to the row's end
  * (an AMX tile reads whole 64-byte rows: what it multiplies by the zero
- * weight rows past K must be finite). */
+ * weight rows past K must be finite). 64 codes at a time by the weights'
+ * in-register lookup; a block holding a NaN code, and the row's tail, by
+ * the codec's table. */
 void cpu_bf16_prep_a_stride(const uint8_t *codes, int64_t lda, int64_t m, int64_t k,
                             fp8f_dtype fp8, void *dst, size_t row_bytes) {
     uint16_t table[256];
     for (int c = 0; c < 256; c++)
         table[c] = (uint16_t)(fp8f_f32_bits(fp8f_decode_fp8(fp8, (uint8_t)c)) >> 16);
+    const struct tabs t = make_tabs(fp8);
     const size_t stride = row_bytes / 2;
     for (int64_t i = 0; i < m; i++) {
         const uint8_t *src = codes + (size_t)i * (size_t)lda;
         uint16_t *d = (uint16_t *)dst + (size_t)i * stride;
-        for (int64_t c = 0; c < k; c++)
+        int64_t c = 0;
+        for (; c + 64 <= k; c += 64) {
+            if (!has_nan64(src + c, fp8)) {
+                cvt64_in_order(&t, src + c, d + c);
+                continue;
+            }
+            for (int64_t j = c; j < c + 64; j++)
+                d[j] = table[src[j]];
+        }
+        for (; c < k; c++)
             d[c] = table[src[c]];
-        for (size_t c = (size_t)k; c < stride; c++)
-            d[c] = 0;
+        for (size_t z = (size_t)k; z < stride; z++)
+            d[z] = 0;
     }
 }
 
