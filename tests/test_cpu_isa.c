@@ -314,7 +314,7 @@ END_TEST
  * its own code), code i at column (37 i + 11 r) mod K, zeros elsewhere;
  * times an identity weight with unit scales, out must be the activation
  * itself. K = 300: the codes fall in whole 64-code blocks and in the row's
- * tail, which the SIMD levels convert differently. */
+ * tail, which the bf16 levels (avx512bf16, amx) convert differently. */
 static void check_every_activation_code(int level, fp8f_dtype fp8) {
     enum { M = 12, K = 300 };
     fp8f_ctx *ctx = ctx_at(level, fp8);
