@@ -11,7 +11,9 @@
  * - per K step a lane loads 16 bytes of two weight rows (g and g + 8 of each
  *   16-row tile) and 16 bytes of its token's activation row, and the warp
  *   multiplies on the matrix cores: the weight tile is the 16 x 32 "A"
- *   operand of mma.m16n8k32 (e4m3), the 8 tokens the 32 x 8 "B" operand.
+ *   operand of mma.m16n8k32 (e4m3), the 8 tokens the 32 x 8 "B" operand
+ *   (on sm_90, which has no fp8 mma.sync, a single token group does by
+ *   hand what ptxas would: f16 mmas, each weight word converted once).
  *   The dot product does not depend on the order of K, so a lane's 16
  *   contiguous bytes are split into the two k32 halves of the instruction
  *   (bytes 0-7 feed the first mma, 8-15 the second), and weights and
@@ -39,6 +41,9 @@
 
 #if defined(FP8F_GPU_NVIDIA) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
 #define FP8F_STREAM_MMA 1
+#if __CUDA_ARCH__ == 900 /* Hopper: no fp8 mma.sync in hardware (mma_step_f16) */
+#define FP8F_STREAM_MMA_F16 1
+#endif
 #endif
 
 #define STREAM_WARPS 8
@@ -65,6 +70,32 @@ static __device__ __forceinline__ void mma_e4m3_k32(float d[4], uint32_t a0, uin
                  : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
                  : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1), "f"(0.0f));
 }
+
+#if defined(FP8F_STREAM_MMA_F16)
+/* Word j (0-3) of 16 codes. */
+static __device__ __forceinline__ uint32_t word(stream_vec v, int j) {
+    return j == 0 ? v.x : j == 1 ? v.y : j == 2 ? v.z : v.w;
+}
+
+/* Four e4m3 codes (bytes 0-3) as two f16x2: bytes 0-1 and bytes 2-3. */
+static __device__ __forceinline__ void e4m3x4_to_f16x2x2(uint32_t codes, uint32_t &b01,
+                                                          uint32_t &b23) {
+    asm("{\n.reg .b16 lo, hi;\nmov.b32 {lo, hi}, %2;\n"
+        "cvt.rn.f16x2.e4m3x2 %0, lo;\ncvt.rn.f16x2.e4m3x2 %1, hi;\n}"
+        : "=r"(b01), "=r"(b23)
+        : "r"(codes));
+}
+
+/* d = A (16 x 16 f16, rows g / g+8) * B (16 x 8 f16, column g) + c. */
+static __device__ __forceinline__ void mma_f16_k16(float d[4], const uint32_t a[4],
+                                                   const uint32_t b[2], const float c[4]) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
+        "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%10, %11, %12, %13};\n"
+        : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]),
+          "f"(c[1]), "f"(c[2]), "f"(c[3]));
+}
+#endif
 
 /* Weights are read once: their loads bypass L1, so that the activations,
  * which every block reads again, stay there, and ask L2 for whole 256-byte
@@ -162,18 +193,93 @@ static __device__ __forceinline__ void stream_epilogue(const struct hip_gemm_arg
     }
 }
 
-/* d[...] += the two k32 halves of one 64-byte step: weights lo / hi (rows
- * g and g + 8), activations a; each mma from zero, added in f32. */
-static __device__ __forceinline__ void mma_step(float d[4], stream_vec lo, stream_vec hi,
-                                                stream_vec a) {
-    float d0[4], d1[4];
-    mma_e4m3_k32(d0, lo.x, hi.x, lo.y, hi.y, a.x, a.y); /* bytes 0-7 */
-    mma_e4m3_k32(d1, lo.z, hi.z, lo.w, hi.w, a.z, a.w); /* bytes 8-15 */
+/* One 64-byte K step: acc[nt][mt][...] += NT 16-row weight tiles (w[nt]:
+ * rows g and g + 8, 16 bytes each) times MT token groups (a[mt]: token g).
+ * Bytes 0-7 and 8-15 of a lane feed the two k32 halves of mma.m16n8k32;
+ * each half's sum starts from zero and is added to the f32 accumulators in
+ * the SIMT units (the matrix cores' accumulation keeps fewer bits than f32
+ * rounding). */
+
+/* As mma.e4m3 in the instruction set. */
+template <int NT, int MT>
+static __device__ __forceinline__ void mma_step_e4m3(float (&acc)[NT][MT][4],
+                                                     const stream_vec (&w)[NT][2],
+                                                     const stream_vec (&a)[MT]) {
 #pragma unroll
-    for (int r = 0; r < 4; r++) {
-        d[r] += d0[r];
-        d[r] += d1[r];
+    for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++) {
+            const stream_vec lo = w[nt][0], hi = w[nt][1], v = a[mt];
+            float d0[4], d1[4];
+            mma_e4m3_k32(d0, lo.x, hi.x, lo.y, hi.y, v.x, v.y); /* bytes 0-7 */
+            mma_e4m3_k32(d1, lo.z, hi.z, lo.w, hi.w, v.z, v.w); /* bytes 8-15 */
+#pragma unroll
+            for (int r = 0; r < 4; r++) {
+                acc[nt][mt][r] += d0[r];
+                acc[nt][mt][r] += d1[r];
+            }
+        }
+}
+
+#if defined(FP8F_STREAM_MMA_F16)
+/* The same sums, bit for bit, with mma.e4m3 lowered by hand the way ptxas
+ * lowers it on sm_90, which has no fp8 mma.sync: each k32 half is two
+ * chained mma.m16n8k16 on f16 operands (e4m3 values are exact in f16), the
+ * first over bytes 0-1 of the half's two 4-byte words, the second over
+ * bytes 2-3. By hand, the zero accumulator mma.e4m3 is given costs nothing
+ * (ptxas adds it with an FADD per result, four per mma). Measured on the
+ * H200, same run (NOTES.md): GEMM up to 8 tokens 1-2.5 % faster on qkv and
+ * gate_up, 0-1 % on o_proj; with two token groups (16 tokens) qkv ran 1 %
+ * slower and its decode step 2 %, so more than one group keeps
+ * mma_step_e4m3. */
+template <int NT, int MT>
+static __device__ __forceinline__ void mma_step_f16(float (&acc)[NT][MT][4],
+                                                    const stream_vec (&w)[NT][2],
+                                                    const stream_vec (&a)[MT]) {
+#pragma unroll
+    for (int pair = 0; pair < 2; pair++) {
+        const int j0 = 2 * pair, j1 = 2 * pair + 1;
+        uint32_t af[MT][2][2]; /* [group][half: bytes 0-1, 2-3][word j0, j1] */
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++) {
+            e4m3x4_to_f16x2x2(word(a[mt], j0), af[mt][0][0], af[mt][1][0]);
+            e4m3x4_to_f16x2x2(word(a[mt], j1), af[mt][0][1], af[mt][1][1]);
+        }
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++) {
+            /* [half][A register: row g word j0, row g + 8 j0, row g j1, g + 8 j1] */
+            uint32_t wf[2][4];
+            e4m3x4_to_f16x2x2(word(w[nt][0], j0), wf[0][0], wf[1][0]);
+            e4m3x4_to_f16x2x2(word(w[nt][1], j0), wf[0][1], wf[1][1]);
+            e4m3x4_to_f16x2x2(word(w[nt][0], j1), wf[0][2], wf[1][2]);
+            e4m3x4_to_f16x2x2(word(w[nt][1], j1), wf[0][3], wf[1][3]);
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) {
+                const float zero[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+                float p[4];
+                mma_f16_k16(p, wf[0], af[mt][0], zero);
+                mma_f16_k16(p, wf[1], af[mt][1], p);
+#pragma unroll
+                for (int r = 0; r < 4; r++)
+                    acc[nt][mt][r] += p[r];
+            }
+        }
     }
+}
+
+#endif
+
+template <int NT, int MT>
+static __device__ __forceinline__ void mma_step(float (&acc)[NT][MT][4],
+                                                const stream_vec (&w)[NT][2],
+                                                const stream_vec (&a)[MT]) {
+#if defined(FP8F_STREAM_MMA_F16)
+    if constexpr (MT == 1) {
+        mma_step_f16<NT, MT>(acc, w, a);
+        return;
+    }
+#endif
+    mma_step_e4m3<NT, MT>(acc, w, a);
 }
 #endif
 
@@ -264,11 +370,7 @@ __global__ void __launch_bounds__(STREAM_WARPS * 32)
     auto compute = [&](const stream_stage<NT, MT, DEPTH> &st) {
 #pragma unroll
         for (int d = 0; d < DEPTH; d++)
-#pragma unroll
-            for (int nt = 0; nt < NT; nt++)
-#pragma unroll
-                for (int mt = 0; mt < MT; mt++)
-                    mma_step(acc[nt][mt], st.w[d][nt][0], st.w[d][nt][1], st.a[d][mt]);
+            mma_step<NT, MT>(acc, st.w[d], st.a[d]);
     };
 
     /* Two stages of DEPTH steps in flight per warp: the next stage loads
@@ -396,11 +498,7 @@ __global__ void __launch_bounds__(STREAM_WARPS * 32, ACT_ASYNC ? (NT == 1 ? 3 : 
             for (int mt = 0; mt < MT; mt++)
                 a[0][mt] = abuf[warp][slot][mt][lane];
         }
-#pragma unroll
-        for (int nt = 0; nt < NT; nt++)
-#pragma unroll
-            for (int mt = 0; mt < MT; mt++)
-                mma_step(acc[nt][mt], w[slot][nt][0], w[slot][nt][1], a[as][mt]);
+        mma_step<NT, MT>(acc, w[slot], a[as]);
     };
 
     /* as in the two-stage kernel, the first weights load before the wait
