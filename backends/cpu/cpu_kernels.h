@@ -72,13 +72,6 @@ static inline uint8_t cpu_encode_fp8_fast(fp8f_dtype t, float f) {
     return (uint8_t)(sign | code);
 }
 
-/* Marks a value only OpenMP pragmas read (they are ignored without OpenMP). */
-#if defined(__GNUC__)
-#define CPU_OMP_ONLY __attribute__((unused))
-#else
-#define CPU_OMP_ONLY
-#endif
-
 /* Threads for a parallel region: the context's setting or OpenMP's default. */
 int cpu_threads(const struct fp8f_backend *be);
 

@@ -54,68 +54,120 @@ static float *row_scratch(struct fp8f_backend *be, int threads, int64_t n, size_
     return cpu_scratch(be, CPU_SCRATCH_ROWS, *stride * (size_t)threads);
 }
 
+static int row_threads(const struct fp8f_backend *be, int64_t rows, int64_t n) {
+    return rows > 1 && rows * n > PAR_MIN_ELEMS ? cpu_threads(be) : 1;
+}
+
+/* One call's operands, shared by its rows. */
+struct row_job {
+    const struct cpu_kernels *kr;
+    const fp8f_tensor *x, *weight;
+    fp8f_tensor *residual, *out; /* out: rmsnorm only */
+    fp8f_qtensor *q;             /* the quantizing ops */
+    float eps;
+    const float *scale_ub;
+    char *ys; /* per-thread f32 rows, ystride bytes apart */
+    size_t ystride;
+};
+
+typedef void (*row_fn)(const struct row_job *job, int64_t r, int thread);
+
+/* fn(job, r, thread) for every row, split over `threads` OpenMP threads.
+ * On one thread the loop runs here, outside any parallel region: libgomp
+ * sets up a team even when an if clause keeps the region on one thread,
+ * which took 0.4 us of the 2.7 us of add+norm+quant at M = 1, H = 5120
+ * (EPYC, same binary otherwise: 2.69-2.76 -> 2.31-2.33 us). */
+static void run_rows(const struct row_job *job, row_fn fn, int64_t rows, int threads) {
+    if (threads <= 1) {
+        for (int64_t r = 0; r < rows; r++)
+            fn(job, r, 0);
+        return;
+    }
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int64_t r = 0; r < rows; r++)
+        fn(job, r, thread_id());
+}
+
+/* The residual add and the sum of squares of row r: 1 / rms, and where the
+ * row's h now is (the residual, or x when there is none). */
+static float add_rms(const struct row_job *j, int64_t r, const void **h, fp8f_dtype *ht) {
+    void *rr = j->residual ? cpu_row(j->residual, r) : NULL;
+    const void *xr = cpu_row(j->x, r);
+    const fp8f_dtype rt = j->residual ? j->residual->dtype : j->x->dtype;
+    const int64_t n = j->x->cols;
+    const float ss = j->kr->row_add_ss(xr, j->x->dtype, rr, rt, n);
+    *h = rr ? rr : xr;
+    *ht = rt;
+    return 1.0f / sqrtf(ss / (float)n + j->eps);
+}
+
+/* The codes of y / scale into row r of q, and its scale. */
+static void encode_row(const struct row_job *j, int64_t r, const float *y, float amax) {
+    const fp8f_dtype fp8 = j->q->q.dtype;
+    const float scale = row_scale(amax, j->scale_ub, fp8);
+    j->kr->row_encode(y, j->x->cols, scale, fp8, cpu_row(&j->q->q, r));
+    j->q->scale[r] = scale;
+}
+
+static void rmsnorm_row(const struct row_job *j, int64_t r, int thread) {
+    (void)thread;
+    const void *h;
+    fp8f_dtype ht;
+    const float inv_rms = add_rms(j, r, &h, &ht);
+    j->kr->row_norm_store(h, ht, j->weight->data, j->weight->dtype, inv_rms, cpu_row(j->out, r),
+                          j->out->dtype, j->x->cols);
+}
+
+static void rmsnorm_quant_row(const struct row_job *j, int64_t r, int thread) {
+    float *y = (float *)(j->ys + j->ystride * (size_t)thread);
+    const void *h;
+    fp8f_dtype ht;
+    const float inv_rms = add_rms(j, r, &h, &ht);
+    const float amax =
+        j->kr->row_norm(h, ht, j->weight->data, j->weight->dtype, inv_rms, y, j->x->cols);
+    encode_row(j, r, y, amax);
+}
+
+static void quant_row(const struct row_job *j, int64_t r, int thread) {
+    const void *xr = cpu_row(j->x, r);
+    float *y = j->ys ? (float *)(j->ys + j->ystride * (size_t)thread) : NULL;
+    const float amax = j->kr->row_amax(xr, j->x->dtype, y, j->x->cols);
+    encode_row(j, r, y ? y : (const float *)xr, amax);
+}
+
 fp8f_status cpu_rmsnorm(struct fp8f_backend *be, const fp8f_tensor *x, fp8f_tensor *residual,
                         const fp8f_tensor *weight, float eps, fp8f_tensor *out) {
-    const struct cpu_kernels *kr = cpu_kern(be);
-    const int64_t rows = x->rows, n = x->cols;
-    const int threads CPU_OMP_ONLY = cpu_threads(be);
-#pragma omp parallel for schedule(static) num_threads(threads) if (rows > 1 && rows * n > PAR_MIN_ELEMS)
-    for (int64_t r = 0; r < rows; r++) {
-        void *rr = residual ? cpu_row(residual, r) : NULL;
-        const void *xr = cpu_row(x, r);
-        float ss = kr->row_add_ss(xr, x->dtype, rr, residual ? residual->dtype : x->dtype, n);
-        const float inv_rms = 1.0f / sqrtf(ss / (float)n + eps);
-        kr->row_norm_store(rr ? rr : xr, rr ? residual->dtype : x->dtype, weight->data,
-                           weight->dtype, inv_rms, cpu_row(out, r), out->dtype, n);
-    }
+    const struct row_job job = {
+        .kr = cpu_kern(be), .x = x, .weight = weight, .residual = residual, .out = out, .eps = eps};
+    run_rows(&job, rmsnorm_row, x->rows, row_threads(be, x->rows, x->cols));
     return FP8F_OK;
 }
 
 fp8f_status cpu_rmsnorm_quant(struct fp8f_backend *be, const fp8f_tensor *x,
                               fp8f_tensor *residual, const fp8f_tensor *weight, float eps,
                               const float *scale_ub, fp8f_qtensor *out) {
-    const struct cpu_kernels *kr = cpu_kern(be);
-    const int64_t rows = x->rows, n = x->cols;
-    const fp8f_dtype fp8 = out->q.dtype;
-    const int threads = rows > 1 && rows * n > PAR_MIN_ELEMS ? cpu_threads(be) : 1;
-    size_t ystride;
-    char *ys = (char *)row_scratch(be, threads, n, &ystride);
-    if (!ys)
+    const int threads = row_threads(be, x->rows, x->cols);
+    struct row_job job = {.kr = cpu_kern(be),
+                          .x = x,
+                          .weight = weight,
+                          .residual = residual,
+                          .q = out,
+                          .eps = eps,
+                          .scale_ub = scale_ub};
+    if (!(job.ys = (char *)row_scratch(be, threads, x->cols, &job.ystride)))
         return fp8f_backend_fail(be, FP8F_E_NOMEM, "out of memory for norm scratch");
-#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
-    for (int64_t r = 0; r < rows; r++) {
-        float *y = (float *)(ys + ystride * (size_t)thread_id());
-        void *rr = residual ? cpu_row(residual, r) : NULL;
-        const void *xr = cpu_row(x, r);
-        float ss = kr->row_add_ss(xr, x->dtype, rr, residual ? residual->dtype : x->dtype, n);
-        const float inv_rms = 1.0f / sqrtf(ss / (float)n + eps);
-        float amax = kr->row_norm(rr ? rr : xr, rr ? residual->dtype : x->dtype, weight->data,
-                                  weight->dtype, inv_rms, y, n);
-        const float scale = row_scale(amax, scale_ub, fp8);
-        kr->row_encode(y, n, scale, fp8, cpu_row(&out->q, r));
-        out->scale[r] = scale;
-    }
+    run_rows(&job, rmsnorm_quant_row, x->rows, threads);
     return FP8F_OK;
 }
 
 fp8f_status cpu_quant_per_token(struct fp8f_backend *be, const fp8f_tensor *x,
                                 const float *scale_ub, fp8f_qtensor *out) {
-    const struct cpu_kernels *kr = cpu_kern(be);
-    const int64_t rows = x->rows, n = x->cols;
-    const fp8f_dtype fp8 = out->q.dtype;
-    const int threads = rows > 1 && rows * n > PAR_MIN_ELEMS ? cpu_threads(be) : 1;
-    size_t ystride = 0;
-    char *ys = NULL;
-    if (x->dtype != FP8F_F32 && !(ys = (char *)row_scratch(be, threads, n, &ystride)))
+    const int threads = row_threads(be, x->rows, x->cols);
+    struct row_job job = {.kr = cpu_kern(be), .x = x, .q = out, .scale_ub = scale_ub};
+    /* f32 rows are encoded where they are; others are widened first */
+    if (x->dtype != FP8F_F32 &&
+        !(job.ys = (char *)row_scratch(be, threads, x->cols, &job.ystride)))
         return fp8f_backend_fail(be, FP8F_E_NOMEM, "out of memory for quant scratch");
-#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
-    for (int64_t r = 0; r < rows; r++) {
-        const void *xr = cpu_row(x, r);
-        float *y = ys ? (float *)(ys + ystride * (size_t)thread_id()) : NULL;
-        float amax = kr->row_amax(xr, x->dtype, y, n);
-        const float scale = row_scale(amax, scale_ub, fp8);
-        kr->row_encode(y ? y : (const float *)xr, n, scale, fp8, cpu_row(&out->q, r));
-        out->scale[r] = scale;
-    }
+    run_rows(&job, quant_row, x->rows, threads);
     return FP8F_OK;
 }
