@@ -193,13 +193,6 @@ static __device__ __forceinline__ void stream_epilogue(const struct hip_gemm_arg
     }
 }
 
-/* One 64-byte K step: acc[nt][mt][...] += NT 16-row weight tiles (w[nt]:
- * rows g and g + 8, 16 bytes each) times MT token groups (a[mt]: token g).
- * Bytes 0-7 and 8-15 of a lane feed the two k32 halves of mma.m16n8k32;
- * each half's sum starts from zero and is added to the f32 accumulators in
- * the SIMT units (the matrix cores' accumulation keeps fewer bits than f32
- * rounding). */
-
 /* As mma.e4m3 in the instruction set. */
 template <int NT, int MT>
 static __device__ __forceinline__ void mma_step_e4m3(float (&acc)[NT][MT][4],
@@ -266,9 +259,14 @@ static __device__ __forceinline__ void mma_step_f16(float (&acc)[NT][MT][4],
         }
     }
 }
-
 #endif
 
+/* One 64-byte K step: acc[nt][mt][...] += NT 16-row weight tiles (w[nt]:
+ * rows g and g + 8, 16 bytes each) times MT token groups (a[mt]: token g).
+ * Bytes 0-7 and 8-15 of a lane feed the two k32 halves of mma.m16n8k32;
+ * each half's sum starts from zero and is added to the f32 accumulators in
+ * the SIMT units (the matrix cores' accumulation keeps fewer bits than f32
+ * rounding). */
 template <int NT, int MT>
 static __device__ __forceinline__ void mma_step(float (&acc)[NT][MT][4],
                                                 const stream_vec (&w)[NT][2],
