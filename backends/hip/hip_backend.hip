@@ -74,6 +74,7 @@ static void read_env(struct hip_state *st) {
     st->pdl = !(pdl && strcmp(pdl, "0") == 0);
     st->stream_tokens = env_power_of_two("FP8F_HIP_STREAM_TOKENS", 8, 32);
     st->stream_rows = env_power_of_two("FP8F_HIP_STREAM_ROWS", 16, 32);
+    st->row_cluster = env_power_of_two("FP8F_HIP_ROW_CLUSTER", 1, 8);
 }
 
 static void describe_device(struct hip_state *st) {
@@ -133,15 +134,18 @@ static fp8f_status hip_init(struct fp8f_backend *be) {
     read_env(st);
     st->gemm_stream_ok = hip_gemm_stream_supported();
 #if defined(FP8F_GPU_NVIDIA)
+    /* sm_90+: programmatic dependent launch and thread block clusters */
     int major = 0;
-    if (st->pdl && (hipDeviceGetAttribute(&major, hipDeviceAttributeComputeCapabilityMajor,
-                                          be->device) != hipSuccess ||
-                    major < 9)) {
+    if (hipDeviceGetAttribute(&major, hipDeviceAttributeComputeCapabilityMajor, be->device) !=
+        hipSuccess) {
         (void)hipGetLastError();
-        st->pdl = 0;
+        major = 0;
     }
+    st->pdl = st->pdl && major >= 9;
+    st->clusters_ok = major >= 9;
 #else
     st->pdl = 0;
+    st->clusters_ok = 0;
 #endif
     if (st->gemm_force != HIP_GEMM_TILED && st->gemm_force != HIP_GEMM_STREAM)
         st->blaslt = hip_blaslt_open(st->blaslt_why, sizeof st->blaslt_why);
@@ -347,9 +351,15 @@ static void hip_describe(struct fp8f_backend *be, char *buf, size_t len) {
         snprintf(blaslt, sizeof blaslt, "%s%s", FP8F_BLASLT_NAME, st->gemm_stream_ok ? " above" : "");
     else
         snprintf(blaslt, sizeof blaslt, "no %s (%s)", FP8F_BLASLT_NAME, st->blaslt_why);
-    snprintf(buf, len, "%s; GEMM: %s%s, tiled SIMT otherwise%s%s", st->describe, stream, blaslt,
-             st->gemm_force >= 0 ? forced[st->gemm_force] : "",
-             st->gemm_strict ? " [FP8F_HIP_GEMM_STRICT=1]" : "");
+    char rows[64] = "";
+    if (st->clusters_ok && st->row_cluster)
+        snprintf(rows, sizeof rows, "; rows: %d-block clusters [FP8F_HIP_ROW_CLUSTER]",
+                 st->row_cluster);
+    else if (st->clusters_ok)
+        snprintf(rows, sizeof rows, "; rows: wide rows over block clusters");
+    snprintf(buf, len, "%s; GEMM: %s%s, tiled SIMT otherwise%s%s%s", st->describe, stream,
+             blaslt, st->gemm_force >= 0 ? forced[st->gemm_force] : "",
+             st->gemm_strict ? " [FP8F_HIP_GEMM_STRICT=1]" : "", rows);
 }
 
 /* ---------------------------------------------------- module entry */

@@ -140,6 +140,87 @@ static __device__ __forceinline__ void fp8f_wait_for_prerequisites(void) {
 #endif
 }
 
+/* ---- thread block clusters (NVIDIA sm_90+) ---------------------------------
+ * A kernel launched with fp8f_launch_clustered(..., cluster > 1, ...) runs
+ * its blocks in groups of `cluster` consecutive blocks that are scheduled
+ * together and can read each other's shared memory. A kernel launched
+ * without clusters, and every kernel elsewhere, is its own cluster of one:
+ * size 1, rank 0, cluster id = block id, and the barrier is never needed.
+ * Kernels branch on fp8f_cluster_size() > 1 (uniform over the cluster), so
+ * the same code is the one-block path everywhere else. */
+#if defined(FP8F_GPU_NVIDIA) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+#define FP8F_DEV_CLUSTERS 1
+static __device__ __forceinline__ unsigned fp8f_cluster_size(void) {
+    unsigned r;
+    asm("mov.u32 %0, %%cluster_nctarank;" : "=r"(r));
+    return r;
+}
+static __device__ __forceinline__ unsigned fp8f_cluster_rank(void) {
+    unsigned r;
+    asm("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
+    return r;
+}
+static __device__ __forceinline__ unsigned fp8f_cluster_id_x(void) {
+    unsigned r;
+    asm("mov.u32 %0, %%clusterid.x;" : "=r"(r));
+    return r;
+}
+/* Every thread of every block of the cluster arrives (release: its shared
+ * memory writes become visible to the cluster), then waits (acquire). */
+static __device__ __forceinline__ void fp8f_cluster_arrive(void) {
+    asm volatile("barrier.cluster.arrive.release.aligned;" ::: "memory");
+}
+static __device__ __forceinline__ void fp8f_cluster_wait(void) {
+    asm volatile("barrier.cluster.wait.acquire.aligned;" ::: "memory");
+}
+/* The float at `p` (this block's shared memory) in block `rank`'s copy. */
+static __device__ __forceinline__ float fp8f_cluster_load(const float *p, unsigned rank) {
+    const unsigned local = (unsigned)__cvta_generic_to_shared(p);
+    unsigned remote;
+    float v;
+    asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(local), "r"(rank));
+    asm volatile("ld.shared::cluster.f32 %0, [%1];" : "=f"(v) : "r"(remote) : "memory");
+    return v;
+}
+#else
+static __device__ __forceinline__ unsigned fp8f_cluster_size(void) { return 1; }
+static __device__ __forceinline__ unsigned fp8f_cluster_rank(void) { return 0; }
+static __device__ __forceinline__ unsigned fp8f_cluster_id_x(void) { return blockIdx.x; }
+static __device__ __forceinline__ void fp8f_cluster_arrive(void) {}
+static __device__ __forceinline__ void fp8f_cluster_wait(void) {}
+static __device__ __forceinline__ float fp8f_cluster_load(const float *p, unsigned rank) {
+    (void)rank;
+    return *p;
+}
+#endif
+
+/* Launches kernel(args) on stream s in clusters of `cluster` blocks along x
+ * (grid.x a multiple of it); cluster 1: an ordinary launch. Clusters exist
+ * on NVIDIA only: the host asks for them only on sm_90+ devices. */
+template <typename Kernel, typename Args>
+static hipError_t fp8f_launch_clustered(Kernel kernel, dim3 grid, dim3 block, unsigned cluster,
+                                        hipStream_t s, const Args &args) {
+#if defined(FP8F_GPU_NVIDIA)
+    if (cluster > 1) {
+        cudaLaunchAttribute attr;
+        attr.id = cudaLaunchAttributeClusterDimension;
+        attr.val.clusterDim.x = cluster;
+        attr.val.clusterDim.y = 1;
+        attr.val.clusterDim.z = 1;
+        cudaLaunchConfig_t cfg = {};
+        cfg.gridDim = grid;
+        cfg.blockDim = block;
+        cfg.stream = s;
+        cfg.attrs = &attr;
+        cfg.numAttrs = 1;
+        return cudaLaunchKernelEx(&cfg, kernel, args);
+    }
+#endif
+    (void)cluster;
+    kernel<<<grid, block, 0, s>>>(args);
+    return hipGetLastError();
+}
+
 /* ---- the vendor's BLASLt (hip_gemm_blaslt.hip), where configure found it --
  * Written in hipBLASLt's spelling; on NVIDIA each name maps to its cuBLASLt
  * twin (the two APIs match call for call). The library itself is opened at

@@ -298,6 +298,34 @@ template <class OP> FP8F_DEV float group_reduce(float v, float *smem) {
     return v;
 }
 
+/* Combines the blocks' group_reduce results over a cluster (a row split
+ * over the cluster's blocks, one row per block): each block publishes its
+ * value in `slot` (its own shared memory, one per reduction), and every
+ * thread folds the cluster's values in rank order, so all blocks get the
+ * same bits. A cluster of one returns v. `last`: no cluster_reduce follows,
+ * so the barrier that keeps every block's slot alive until all have read it
+ * is entered now and left by cluster_reduce_done() before the block exits
+ * (its latency hides behind the work in between). */
+template <class OP> FP8F_DEV float cluster_reduce(float v, float *slot, bool last) {
+    const unsigned n = fp8f_cluster_size();
+    if (n == 1)
+        return v;
+    if (threadIdx.x == 0 && threadIdx.y == 0)
+        *slot = v;
+    fp8f_cluster_arrive();
+    fp8f_cluster_wait();
+    v = fp8f_cluster_load(slot, 0);
+    for (unsigned r = 1; r < n; r++)
+        v = OP::apply(v, fp8f_cluster_load(slot, r));
+    if (last)
+        fp8f_cluster_arrive();
+    return v;
+}
+FP8F_DEV void cluster_reduce_done(void) {
+    if (fp8f_cluster_size() > 1)
+        fp8f_cluster_wait();
+}
+
 /* ------------------------------------------------- per-token scale */
 
 /* token_scale of the CPU backend: amax clipped to the bound, then

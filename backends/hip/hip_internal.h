@@ -28,6 +28,10 @@ struct hip_state {
      * FP8F_HIP_ROWCFG="vpt,tpr,rows" and FP8F_HIP_GENERIC=1. */
     int cfg_vpt, cfg_tpr, cfg_rows;
     int force_generic;
+    /* Rows spread over a cluster of blocks: NVIDIA sm_90+ (clusters_ok);
+     * row_cluster from FP8F_HIP_ROW_CLUSTER=1|2|4|8 (blocks per row, 1 =
+     * never), 0 = by the number of rows. */
+    int clusters_ok, row_cluster;
     /* GEMM paths (hip_gemm.hip picks one per call): the weight-streaming
      * kernel where this device and build have it, the vendor's BLASLt where
      * it was found (NULL: not found, blaslt_why says why), the tiled kernel
@@ -128,9 +132,10 @@ struct hip_row_args {
 
 /* Launch shape of the register-resident kernel: each row is handled by tpr
  * threads (a power of two <= warp, or a multiple of the warp), each holding
- * vpt 16-byte vectors of the row; `rows` rows per block. */
+ * vpt 16-byte vectors of the row; `rows` rows per block; or, where cluster
+ * > 1, by `cluster` blocks of tpr threads each (rows == 1). */
 struct hip_row_cfg {
-    int vpt, tpr, rows;
+    int vpt, tpr, rows, cluster;
 };
 #define HIP_ROW_MAX_VPT 8
 /* Threads per block the kernel is compiled for: above 3 vectors a thread

@@ -133,6 +133,33 @@ static int cfg_valid(struct hip_row_cfg c, int64_t nv) {
     return c.tpr % FP8F_WARP_SIZE == 0;
 }
 
+/* Blocks per row in a cluster (1: none). A row on one multiprocessor takes
+ * longer the more elements each of its threads handles; a cluster spreads
+ * it over several, at a fixed cost of its own (the launch and two cluster
+ * barriers, about 0.7 us). Measured on the H200 (graph mode, M = 1 and 16,
+ * bf16 and f32; backends/hip/NOTES.md): one block wins up to H = 5120
+ * (bf16 3.7 us against 4.1-4.6 in clusters), clusters from 8192 on (bf16
+ * H = 12288: 6.4 us in one block, 4.8 in 4 blocks of 3072 elements; 1024-
+ * thread slices were slow). So: rows over 6144 elements, in the fewest of
+ * 2, 4, 8 blocks that leave each at most 3072, while the rows' blocks fit
+ * the multiprocessors one each. FP8F_HIP_ROW_CLUSTER sets the size. */
+#define HIP_ROW_CLUSTER_MIN_COLS 6144
+#define HIP_ROW_CLUSTER_SLICE 3072
+static int cluster_for(const struct hip_state *st, int64_t rows, int64_t cols) {
+    if (!st->clusters_ok)
+        return 1;
+    if (st->row_cluster)
+        return st->row_cluster;
+    if (cols <= HIP_ROW_CLUSTER_MIN_COLS)
+        return 1;
+    int cl = 2;
+    while (cl < 8 && (cols + cl - 1) / cl > HIP_ROW_CLUSTER_SLICE)
+        cl <<= 1;
+    while (cl > 1 && rows * cl > st->sm_count)
+        cl >>= 1;
+    return cl;
+}
+
 /* The shape for `rows` rows of nv vectors, or vpt = 0 when the row does not
  * fit in registers (the generic kernel runs). Measured on an H100 (H = 5120,
  * bf16; backends/hip/NOTES.md): with many rows, 3 vectors per thread (one
@@ -143,12 +170,24 @@ static int cfg_valid(struct hip_row_cfg c, int64_t nv) {
  * each row's latency chain. Small rows (a group inside one warp) share
  * 256-thread blocks. */
 static struct hip_row_cfg pick_cfg(const struct hip_state *st, int mode, int64_t rows,
-                                   int64_t nv) {
-    struct hip_row_cfg c = {0, 0, 0};
+                                   int64_t cols, int64_t nv, int allow_cluster) {
+    struct hip_row_cfg c = {0, 0, 0, 1};
     if (st->cfg_vpt) {
-        struct hip_row_cfg o = {st->cfg_vpt, st->cfg_tpr, st->cfg_rows ? st->cfg_rows : 1};
+        struct hip_row_cfg o = {st->cfg_vpt, st->cfg_tpr, st->cfg_rows ? st->cfg_rows : 1, 1};
         if (cfg_valid(o, nv))
             return o;
+    }
+    const int cl = allow_cluster ? cluster_for(st, rows, cols) : 1;
+    if (cl > 1) { /* the fewest vectors a thread that fit one block's slice */
+        const int64_t slice = (nv + cl - 1) / cl;
+        for (int v = 1; v <= HIP_ROW_MAX_VPT; v++)
+            if (tpr_for(slice, v) <= HIP_ROW_MAX_THREADS(v)) {
+                c.vpt = v;
+                c.tpr = tpr_for(slice, v);
+                c.rows = 1;
+                c.cluster = cl;
+                return c;
+            }
     }
     int vmin = 1;
     while (vmin <= HIP_ROW_MAX_VPT && tpr_for(nv, vmin) > HIP_ROW_MAX_THREADS(vmin))
@@ -187,6 +226,18 @@ static struct hip_row_cfg pick_cfg(const struct hip_state *st, int mode, int64_t
 }
 
 /* ---------------------------------------------------------- the op */
+
+static hipError_t launch_fast(int dtype, int mode, int fnuz, const struct hip_row_args *a,
+                              struct hip_row_cfg c, hipStream_t s) {
+    switch (dtype) {
+    case FP8F_BF16:
+        return hip_launch_rows_bf16(mode, fnuz, a, c, s);
+    case FP8F_F16:
+        return hip_launch_rows_f16(mode, fnuz, a, c, s);
+    default:
+        return hip_launch_rows_f32(mode, fnuz, a, c, s);
+    }
+}
 
 static int aligned16(const void *p, int64_t stride, size_t esize, int64_t rows) {
     return ((uintptr_t)p % 16 == 0) && (rows <= 1 || ((size_t)stride * esize) % 16 == 0);
@@ -240,20 +291,15 @@ fp8f_status hip_row_op(struct fp8f_backend *be, int mode, const fp8f_tensor *x,
                (x->rows <= 1 || q_out->q.stride % vec == 0);
 
     hipError_t e = hipSuccess;
-    struct hip_row_cfg c = {0, 0, 0};
+    struct hip_row_cfg c = {0, 0, 0, 1};
     if (fast)
-        c = pick_cfg(st, mode, x->rows, nv);
+        c = pick_cfg(st, mode, x->rows, x->cols, nv, 1);
     if (c.vpt) {
-        switch (x->dtype) {
-        case FP8F_BF16:
-            e = hip_launch_rows_bf16(mode, fnuz, &a, c, st->stream);
-            break;
-        case FP8F_F16:
-            e = hip_launch_rows_f16(mode, fnuz, &a, c, st->stream);
-            break;
-        default:
-            e = hip_launch_rows_f32(mode, fnuz, &a, c, st->stream);
-            break;
+        e = launch_fast(x->dtype, mode, fnuz, &a, c, st->stream);
+        if (e != hipSuccess && c.cluster > 1) { /* no room for the cluster: a block per row */
+            (void)hipGetLastError();
+            c = pick_cfg(st, mode, x->rows, x->cols, nv, 0);
+            e = launch_fast(x->dtype, mode, fnuz, &a, c, st->stream);
         }
     } else {
         e = hip_launch_rows_generic(mode, fnuz, &a, st->stream);

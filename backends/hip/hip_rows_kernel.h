@@ -5,11 +5,15 @@
  *
  * One pass over memory: each row is read once (x and residual, 16-byte
  * vector loads) into registers, the residual is written once, then q and
- * the scale (or the dense output). A row belongs to a group of blockDim.x
- * threads; each thread keeps VPT vectors of it, vector j = lane + i * tpr,
- * plus at most one element of the scalar tail (cols % VEC). The sum of
- * squares and the amax are reduced over the group with warp shuffles and,
- * for groups wider than a warp, one shared-memory step.
+ * the scale (or the dense output). A row belongs to a group of tpr threads:
+ * blockDim.x of one block, or, for a few rows on NVIDIA sm_90+, the blocks
+ * of a cluster (c.cluster blocks of one row each; a row read by one
+ * multiprocessor takes longer than the rest of the kernel). Each thread
+ * keeps VPT vectors of it, vector j = lane + i * tpr, plus at most one
+ * element of the scalar tail (cols % VEC). The sum of squares and the amax
+ * are reduced over the group with warp shuffles and, for groups wider than
+ * a warp, one shared-memory step, then across the cluster's blocks through
+ * distributed shared memory.
  *
  * Preconditions (checked by the host, else the generic kernel runs): x,
  * residual, weight and a dense output share the element type DT; every row
@@ -27,12 +31,16 @@ __global__ void __launch_bounds__(MINB > 1 ? 256 : HIP_ROW_MAX_THREADS(VPT), MIN
     typedef elem<DT> E;
     typedef typename E::storage S;
     enum { V = vec16<DT>::N };
-    __shared__ float red_ss[32], red_amax[32];
+    __shared__ float red_ss[32], red_amax[32], cl_ss, cl_amax;
     /* the GEMM after a norm + quant can start loading its weight now */
     fp8f_let_dependents_launch();
 
-    const int lane = threadIdx.x, tpr = blockDim.x;
-    const int64_t row = a.row0 + (int64_t)blockIdx.x * blockDim.y + threadIdx.y;
+    /* A row's group: the block's blockDim.x threads, or, launched in
+     * clusters, those of all the cluster's blocks side by side (one row per
+     * block: the row spread over several multiprocessors). */
+    const int lane = (int)(fp8f_cluster_rank() * blockDim.x + threadIdx.x);
+    const int tpr = (int)(fp8f_cluster_size() * blockDim.x);
+    const int64_t row = a.row0 + (int64_t)fp8f_cluster_id_x() * blockDim.y + threadIdx.y;
     const bool active = row < a.rows;
     const int64_t srow = active ? row : 0; /* keeps addresses in range */
     const int nvm = (int)(a.cols / V), cols_main = nvm * V;
@@ -104,7 +112,8 @@ __global__ void __launch_bounds__(MINB > 1 ? 256 : HIP_ROW_MAX_THREADS(VPT), MIN
             for (int e = 0; e < V; e++)
                 ss = fmaf(h[e], h[e], ss);
         }
-        ss = group_reduce<op_sum>(ss, red_ss);
+        ss = cluster_reduce<op_sum>(group_reduce<op_sum>(ss, red_ss), &cl_ss,
+                                    MODE == HIP_NORM);
         inv = fp8f_div_rn(1.0f, fp8f_sqrt_rn(fp8f_div_rn(ss, a.n_f) + a.eps));
         if (has_tail)
             tv = fp8f_mul_rn(fp8f_mul_rn(tv, inv), E::load(((const S *)a.w)[tc]));
@@ -133,6 +142,7 @@ __global__ void __launch_bounds__(MINB > 1 ? 256 : HIP_ROW_MAX_THREADS(VPT), MIN
         }
         if (has_tail)
             orow[tc] = E::store(tv);
+        cluster_reduce_done();
         return;
     }
 
@@ -146,7 +156,7 @@ __global__ void __launch_bounds__(MINB > 1 ? 256 : HIP_ROW_MAX_THREADS(VPT), MIN
         for (int e = 0; e < V; e++)
             amax = fmaxf(amax, fabsf(y[e]));
     }
-    amax = group_reduce<op_max>(amax, red_amax);
+    amax = cluster_reduce<op_max>(group_reduce<op_max>(amax, red_amax), &cl_amax, true);
     const float scale = token_scale(amax, FNUZ, a.has_ub, a.ub);
     const row_div div = row_div_make(scale);
 
@@ -166,18 +176,19 @@ __global__ void __launch_bounds__(MINB > 1 ? 256 : HIP_ROW_MAX_THREADS(VPT), MIN
         qrow[tc] = (uint8_t)fp8_encode<FNUZ>(row_div_apply(div, tv));
     if (active && lane == 0)
         a.scale[row] = scale;
+    cluster_reduce_done();
 }
 
 /* Launches hip_row_kernel<DT, ...> for a run-time mode, fp8 type and VPT. */
 template <int DT, int MODE, bool FNUZ>
-static void hip_rows_launch_vpt(const struct hip_row_args &a, struct hip_row_cfg c, dim3 grid,
+static hipError_t hip_rows_launch_vpt(const struct hip_row_args &a, struct hip_row_cfg c, dim3 grid,
                                 hipStream_t s) {
     const dim3 block((unsigned)c.tpr, (unsigned)c.rows);
     switch (c.vpt) {
 #define FP8F_ROW_CASE(code, n, minb)                                                           \
     case code:                                                                                 \
-        hip_row_kernel<DT, n, MODE, FNUZ, minb><<<grid, block, 0, s>>>(a);                     \
-        break;
+        return fp8f_launch_clustered(hip_row_kernel<DT, n, MODE, FNUZ, minb>, grid, block,      \
+                                     (unsigned)c.cluster, s, a);
         FP8F_ROW_CASE(1, 1, 1)
         FP8F_ROW_CASE(2, 2, 1)
         FP8F_ROW_CASE(3, 3, 1)
@@ -192,33 +203,35 @@ static void hip_rows_launch_vpt(const struct hip_row_args &a, struct hip_row_cfg
         FP8F_ROW_CASE(HIP_ROW_OCC + 4, 4, HIP_ROW_OCC_MINB(4))
 #undef FP8F_ROW_CASE
     default:
-        break;
+        return hipSuccess; /* cfg_valid admits no other code */
     }
 }
 
-/* Launches over all rows (in chunks when the grid would be too large). */
+/* Launches over all rows (in chunks when the grid would be too large);
+ * c.cluster blocks per row where c.cluster > 1 (then c.rows == 1). */
 template <int DT>
 static hipError_t hip_rows_launch(int mode, int fnuz, const struct hip_row_args *args,
                                   struct hip_row_cfg c, hipStream_t s) {
-    const int64_t max_blocks = 0x7fffffff;
+    const int64_t blocks_per_group = c.cluster > 1 ? c.cluster : 1;
+    const int64_t max_groups = 0x7fffffff / blocks_per_group;
     struct hip_row_args a = *args;
-    for (int64_t r0 = 0; r0 < args->rows; r0 += max_blocks * c.rows) {
-        int64_t blocks = (args->rows - r0 + c.rows - 1) / c.rows;
-        if (blocks > max_blocks)
-            blocks = max_blocks;
+    for (int64_t r0 = 0; r0 < args->rows; r0 += max_groups * c.rows) {
+        int64_t groups = (args->rows - r0 + c.rows - 1) / c.rows;
+        if (groups > max_groups)
+            groups = max_groups;
         a.row0 = r0;
-        const dim3 grid((unsigned)blocks);
+        const dim3 grid((unsigned)(groups * blocks_per_group));
+        hipError_t e;
         if (mode == HIP_NORM)
-            hip_rows_launch_vpt<DT, HIP_NORM, false>(a, c, grid, s);
+            e = hip_rows_launch_vpt<DT, HIP_NORM, false>(a, c, grid, s);
         else if (mode == HIP_NORM_QUANT && fnuz)
-            hip_rows_launch_vpt<DT, HIP_NORM_QUANT, true>(a, c, grid, s);
+            e = hip_rows_launch_vpt<DT, HIP_NORM_QUANT, true>(a, c, grid, s);
         else if (mode == HIP_NORM_QUANT)
-            hip_rows_launch_vpt<DT, HIP_NORM_QUANT, false>(a, c, grid, s);
+            e = hip_rows_launch_vpt<DT, HIP_NORM_QUANT, false>(a, c, grid, s);
         else if (fnuz)
-            hip_rows_launch_vpt<DT, HIP_QUANT, true>(a, c, grid, s);
+            e = hip_rows_launch_vpt<DT, HIP_QUANT, true>(a, c, grid, s);
         else
-            hip_rows_launch_vpt<DT, HIP_QUANT, false>(a, c, grid, s);
-        hipError_t e = hipGetLastError();
+            e = hip_rows_launch_vpt<DT, HIP_QUANT, false>(a, c, grid, s);
         if (e != hipSuccess)
             return e;
     }
