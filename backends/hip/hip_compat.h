@@ -42,6 +42,7 @@ typedef cudaDeviceAttr hipDeviceAttribute_t;
 #define hipSuccess cudaSuccess
 #define hipErrorMemoryAllocation cudaErrorMemoryAllocation
 #define hipErrorNoDevice cudaErrorNoDevice
+#define hipErrorInvalidValue cudaErrorInvalidValue
 #define hipGetErrorString cudaGetErrorString
 #define hipGetErrorName cudaGetErrorName
 #define hipGetLastError cudaGetLastError

@@ -300,31 +300,28 @@ template <class OP> FP8F_DEV float group_reduce(float v, float *smem) {
 
 /* Combines the blocks' group_reduce results over a cluster (a row split
  * over the cluster's blocks, one row per block): each block publishes its
- * value in `slot` (its own shared memory, one per reduction), and every
- * thread folds the cluster's values in rank order, so all blocks get the
- * same bits. A cluster of one returns v. `last`: no cluster_reduce follows,
- * so the barrier that keeps every block's slot alive until all have read it
- * is entered now and left by cluster_reduce_done() before the block exits
- * (its latency hides behind the work in between). */
-template <class OP> FP8F_DEV float cluster_reduce(float v, float *slot, bool last) {
-    const unsigned n = fp8f_cluster_size();
-    if (n == 1)
-        return v;
+ * value in a shared slot of its own (one per OP: a kernel calls each OP's
+ * once), and every thread folds the cluster's values in rank order, so all
+ * blocks get the same bits. `last`: no cluster_reduce follows, so the
+ * barrier that keeps every block's slot alive until all have read it is
+ * entered now and left by cluster_reduce_done() before the block exits (its
+ * latency hides behind the work in between). Only for kernels launched in
+ * clusters (fp8f_launch_clustered). */
+template <class OP> FP8F_DEV float cluster_reduce(float v, bool last) {
+    __shared__ float slot;
     if (threadIdx.x == 0 && threadIdx.y == 0)
-        *slot = v;
+        slot = v;
     fp8f_cluster_arrive();
     fp8f_cluster_wait();
-    v = fp8f_cluster_load(slot, 0);
+    const unsigned n = fp8f_cluster_size();
+    v = fp8f_cluster_load(&slot, 0);
     for (unsigned r = 1; r < n; r++)
-        v = OP::apply(v, fp8f_cluster_load(slot, r));
+        v = OP::apply(v, fp8f_cluster_load(&slot, r));
     if (last)
         fp8f_cluster_arrive();
     return v;
 }
-FP8F_DEV void cluster_reduce_done(void) {
-    if (fp8f_cluster_size() > 1)
-        fp8f_cluster_wait();
-}
+FP8F_DEV void cluster_reduce_done(void) { fp8f_cluster_wait(); }
 
 /* ------------------------------------------------- per-token scale */
 

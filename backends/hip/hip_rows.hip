@@ -178,9 +178,9 @@ static struct hip_row_cfg pick_cfg(const struct hip_state *st, int mode, int64_t
             return o;
     }
     const int cl = allow_cluster ? cluster_for(st, rows, cols) : 1;
-    if (cl > 1) { /* the fewest vectors a thread that fit one block's slice */
+    if (cl > 1) { /* the fewest vectors a thread (up to 4) that fit one block's slice */
         const int64_t slice = (nv + cl - 1) / cl;
-        for (int v = 1; v <= HIP_ROW_MAX_VPT; v++)
+        for (int v = 1; v <= 4; v++)
             if (tpr_for(slice, v) <= HIP_ROW_MAX_THREADS(v)) {
                 c.vpt = v;
                 c.tpr = tpr_for(slice, v);

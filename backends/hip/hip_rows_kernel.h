@@ -25,22 +25,26 @@
 #include "hip_device.h"
 #include "hip_internal.h"
 
-template <int DT, int VPT, int MODE, bool FNUZ, int MINB>
+template <int DT, int VPT, int MODE, bool FNUZ, int MINB, bool CLUSTER>
 __global__ void __launch_bounds__(MINB > 1 ? 256 : HIP_ROW_MAX_THREADS(VPT), MINB)
     hip_row_kernel(const struct hip_row_args a) {
     typedef elem<DT> E;
     typedef typename E::storage S;
     enum { V = vec16<DT>::N };
-    __shared__ float red_ss[32], red_amax[32], cl_ss, cl_amax;
+    __shared__ float red_ss[32], red_amax[32];
     /* the GEMM after a norm + quant can start loading its weight now */
     fp8f_let_dependents_launch();
 
-    /* A row's group: the block's blockDim.x threads, or, launched in
-     * clusters, those of all the cluster's blocks side by side (one row per
-     * block: the row spread over several multiprocessors). */
-    const int lane = (int)(fp8f_cluster_rank() * blockDim.x + threadIdx.x);
-    const int tpr = (int)(fp8f_cluster_size() * blockDim.x);
-    const int64_t row = a.row0 + (int64_t)fp8f_cluster_id_x() * blockDim.y + threadIdx.y;
+    /* A row's group: the block's blockDim.x threads, or, CLUSTER, those of
+     * all the cluster's blocks side by side (one row per cluster: the row
+     * spread over several multiprocessors). The one-block instantiation has
+     * no cluster instruction in it: measured, a kernel that has them
+     * launches about 0.15 us slower even as a cluster of one. */
+    const int lane = CLUSTER ? (int)(fp8f_cluster_rank() * blockDim.x + threadIdx.x)
+                             : (int)threadIdx.x;
+    const int tpr = CLUSTER ? (int)(fp8f_cluster_size() * blockDim.x) : (int)blockDim.x;
+    const int64_t row = a.row0 + (int64_t)(CLUSTER ? fp8f_cluster_id_x() : blockIdx.x) *
+                                     blockDim.y + threadIdx.y;
     const bool active = row < a.rows;
     const int64_t srow = active ? row : 0; /* keeps addresses in range */
     const int nvm = (int)(a.cols / V), cols_main = nvm * V;
@@ -112,8 +116,9 @@ __global__ void __launch_bounds__(MINB > 1 ? 256 : HIP_ROW_MAX_THREADS(VPT), MIN
             for (int e = 0; e < V; e++)
                 ss = fmaf(h[e], h[e], ss);
         }
-        ss = cluster_reduce<op_sum>(group_reduce<op_sum>(ss, red_ss), &cl_ss,
-                                    MODE == HIP_NORM);
+        ss = group_reduce<op_sum>(ss, red_ss);
+        if (CLUSTER)
+            ss = cluster_reduce<op_sum>(ss, MODE == HIP_NORM);
         inv = fp8f_div_rn(1.0f, fp8f_sqrt_rn(fp8f_div_rn(ss, a.n_f) + a.eps));
         if (has_tail)
             tv = fp8f_mul_rn(fp8f_mul_rn(tv, inv), E::load(((const S *)a.w)[tc]));
@@ -142,7 +147,8 @@ __global__ void __launch_bounds__(MINB > 1 ? 256 : HIP_ROW_MAX_THREADS(VPT), MIN
         }
         if (has_tail)
             orow[tc] = E::store(tv);
-        cluster_reduce_done();
+        if (CLUSTER)
+            cluster_reduce_done();
         return;
     }
 
@@ -156,7 +162,9 @@ __global__ void __launch_bounds__(MINB > 1 ? 256 : HIP_ROW_MAX_THREADS(VPT), MIN
         for (int e = 0; e < V; e++)
             amax = fmaxf(amax, fabsf(y[e]));
     }
-    amax = cluster_reduce<op_max>(group_reduce<op_max>(amax, red_amax), &cl_amax, true);
+    amax = group_reduce<op_max>(amax, red_amax);
+    if (CLUSTER)
+        amax = cluster_reduce<op_max>(amax, true);
     const float scale = token_scale(amax, FNUZ, a.has_ub, a.ub);
     const row_div div = row_div_make(scale);
 
@@ -176,19 +184,37 @@ __global__ void __launch_bounds__(MINB > 1 ? 256 : HIP_ROW_MAX_THREADS(VPT), MIN
         qrow[tc] = (uint8_t)fp8_encode<FNUZ>(row_div_apply(div, tv));
     if (active && lane == 0)
         a.scale[row] = scale;
-    cluster_reduce_done();
+    if (CLUSTER)
+        cluster_reduce_done();
 }
 
-/* Launches hip_row_kernel<DT, ...> for a run-time mode, fp8 type and VPT. */
+/* Launches hip_row_kernel<DT, ...> for a run-time mode, fp8 type and VPT;
+ * in clusters of c.cluster blocks where c.cluster > 1 (VPT 1..4, which
+ * every slice pick_cfg makes fits). */
 template <int DT, int MODE, bool FNUZ>
 static hipError_t hip_rows_launch_vpt(const struct hip_row_args &a, struct hip_row_cfg c, dim3 grid,
-                                hipStream_t s) {
+                                      hipStream_t s) {
     const dim3 block((unsigned)c.tpr, (unsigned)c.rows);
+    if (c.cluster > 1) {
+        switch (c.vpt) {
+#define FP8F_ROW_CASE(n)                                                                       \
+    case n:                                                                                    \
+        return fp8f_launch_clustered(hip_row_kernel<DT, n, MODE, FNUZ, 1, true>, grid, block,   \
+                                     (unsigned)c.cluster, s, a);
+            FP8F_ROW_CASE(1)
+            FP8F_ROW_CASE(2)
+            FP8F_ROW_CASE(3)
+            FP8F_ROW_CASE(4)
+#undef FP8F_ROW_CASE
+        default:
+            return hipErrorInvalidValue; /* hip_row_op falls back to a block per row */
+        }
+    }
     switch (c.vpt) {
 #define FP8F_ROW_CASE(code, n, minb)                                                           \
     case code:                                                                                 \
-        return fp8f_launch_clustered(hip_row_kernel<DT, n, MODE, FNUZ, minb>, grid, block,      \
-                                     (unsigned)c.cluster, s, a);
+        hip_row_kernel<DT, n, MODE, FNUZ, minb, false><<<grid, block, 0, s>>>(a);              \
+        return hipGetLastError();
         FP8F_ROW_CASE(1, 1, 1)
         FP8F_ROW_CASE(2, 2, 1)
         FP8F_ROW_CASE(3, 3, 1)
