@@ -38,8 +38,8 @@ __global__ void __launch_bounds__(MINB > 1 ? 256 : HIP_ROW_MAX_THREADS(VPT), MIN
     /* A row's group: the block's blockDim.x threads, or, CLUSTER, those of
      * all the cluster's blocks side by side (one row per cluster: the row
      * spread over several multiprocessors). The one-block instantiation has
-     * no cluster instruction in it: measured, a kernel that has them
-     * launches about 0.15 us slower even as a cluster of one. */
+     * no cluster instruction in it: measured, the kernel ran about 0.15 us
+     * slower with them, even launched as a cluster of one. */
     const int lane = CLUSTER ? (int)(fp8f_cluster_rank() * blockDim.x + threadIdx.x)
                              : (int)threadIdx.x;
     const int tpr = CLUSTER ? (int)(fp8f_cluster_size() * blockDim.x) : (int)blockDim.x;
@@ -189,12 +189,13 @@ __global__ void __launch_bounds__(MINB > 1 ? 256 : HIP_ROW_MAX_THREADS(VPT), MIN
 }
 
 /* Launches hip_row_kernel<DT, ...> for a run-time mode, fp8 type and VPT;
- * in clusters of c.cluster blocks where c.cluster > 1 (VPT 1..4, which
- * every slice pick_cfg makes fits). */
+ * in clusters of c.cluster blocks where c.cluster > 1 (NVIDIA only; VPT
+ * 1..4, which every slice pick_cfg makes fits). */
 template <int DT, int MODE, bool FNUZ>
 static hipError_t hip_rows_launch_vpt(const struct hip_row_args &a, struct hip_row_cfg c, dim3 grid,
                                       hipStream_t s) {
     const dim3 block((unsigned)c.tpr, (unsigned)c.rows);
+#if defined(FP8F_GPU_NVIDIA)
     if (c.cluster > 1) {
         switch (c.vpt) {
 #define FP8F_ROW_CASE(n)                                                                       \
@@ -210,6 +211,7 @@ static hipError_t hip_rows_launch_vpt(const struct hip_row_args &a, struct hip_r
             return hipErrorInvalidValue; /* hip_row_op falls back to a block per row */
         }
     }
+#endif
     switch (c.vpt) {
 #define FP8F_ROW_CASE(code, n, minb)                                                           \
     case code:                                                                                 \
