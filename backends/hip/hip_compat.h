@@ -142,7 +142,7 @@ static __device__ __forceinline__ void fp8f_wait_for_prerequisites(void) {
 }
 
 /* ---- thread block clusters (NVIDIA sm_90+) ---------------------------------
- * A kernel launched with fp8f_launch_clustered(..., cluster > 1, ...) runs
+ * A kernel launched with fp8f_launch_clustered(..., cluster, ...) runs
  * its blocks in groups of `cluster` consecutive blocks that are scheduled
  * together and can read each other's shared memory. Elsewhere (AMD, older
  * NVIDIA) every block is a cluster of one: size 1, rank 0, cluster id =
@@ -194,32 +194,26 @@ static __device__ __forceinline__ float fp8f_cluster_load(const float *p, unsign
 }
 #endif
 
+#if defined(FP8F_GPU_NVIDIA)
 /* Launches kernel(args) on stream s in clusters of `cluster` blocks along x
- * (grid.x a multiple of it); cluster 1: an ordinary launch. Clusters exist
- * on NVIDIA only: the host asks for them only on sm_90+ devices. */
+ * (grid.x a multiple of it). The host asks for clusters only on sm_90+. */
 template <typename Kernel, typename Args>
 static hipError_t fp8f_launch_clustered(Kernel kernel, dim3 grid, dim3 block, unsigned cluster,
                                         hipStream_t s, const Args &args) {
-#if defined(FP8F_GPU_NVIDIA)
-    if (cluster > 1) {
-        cudaLaunchAttribute attr;
-        attr.id = cudaLaunchAttributeClusterDimension;
-        attr.val.clusterDim.x = cluster;
-        attr.val.clusterDim.y = 1;
-        attr.val.clusterDim.z = 1;
-        cudaLaunchConfig_t cfg = {};
-        cfg.gridDim = grid;
-        cfg.blockDim = block;
-        cfg.stream = s;
-        cfg.attrs = &attr;
-        cfg.numAttrs = 1;
-        return cudaLaunchKernelEx(&cfg, kernel, args);
-    }
-#endif
-    (void)cluster;
-    kernel<<<grid, block, 0, s>>>(args);
-    return hipGetLastError();
+    cudaLaunchAttribute attr;
+    attr.id = cudaLaunchAttributeClusterDimension;
+    attr.val.clusterDim.x = cluster;
+    attr.val.clusterDim.y = 1;
+    attr.val.clusterDim.z = 1;
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.stream = s;
+    cfg.attrs = &attr;
+    cfg.numAttrs = 1;
+    return cudaLaunchKernelEx(&cfg, kernel, args);
 }
+#endif
 
 /* ---- the vendor's BLASLt (hip_gemm_blaslt.hip), where configure found it --
  * Written in hipBLASLt's spelling; on NVIDIA each name maps to its cuBLASLt
