@@ -352,7 +352,9 @@ static void hip_describe(struct fp8f_backend *be, char *buf, size_t len) {
     else
         snprintf(blaslt, sizeof blaslt, "no %s (%s)", FP8F_BLASLT_NAME, st->blaslt_why);
     char rows[64] = "";
-    if (st->clusters_ok && st->row_cluster)
+    if (st->clusters_ok && st->row_cluster == 1)
+        snprintf(rows, sizeof rows, "; rows: one block each [FP8F_HIP_ROW_CLUSTER=1]");
+    else if (st->clusters_ok && st->row_cluster)
         snprintf(rows, sizeof rows, "; rows: %d-block clusters [FP8F_HIP_ROW_CLUSTER]",
                  st->row_cluster);
     else if (st->clusters_ok)
