@@ -537,11 +537,12 @@ static void ref_gemm_codes(fp8f_dtype fp8, const uint8_t *q, const float *sq, co
 
 /* fp8f_prepare_linear on the GPU (fused row kernel, then the GEMM on the
  * (q, scale) it made) against the CPU (rmsnorm, then the GEMM quantizing
- * the dense activation): out and the updated residual. */
-static void run_step(int64_t m, int64_t n, int64_t k) {
-    char what[96];
-    snprintf(what, sizeof what, "prepare_linear M=%lld N=%lld K=%lld", (long long)m, (long long)n,
-             (long long)k);
+ * the dense activation), `calls` steps in a row on the same residual: out
+ * and the updated residual of the last. */
+static void run_step(int64_t m, int64_t n, int64_t k, int calls) {
+    char what[128];
+    snprintf(what, sizeof what, "prepare_linear M=%lld N=%lld K=%lld, %d call(s)", (long long)m,
+             (long long)n, (long long)k, calls);
     const fp8f_dtype fp8 = fp8f_ctx_fp8_dtype(gpu);
     pair wq = pair_new(fp8, n, k, k), ws = pair_new(FP8F_F32, 1, n, n);
     fill_weight(&wq, &ws);
@@ -564,10 +565,14 @@ static void run_step(int64_t m, int64_t n, int64_t k) {
     ok(fp8f_weight_create(cpu, &wq.h, ws.h.data, NULL, &wc), cpu, "cpu weight");
     fp8f_qtensor qg = {q.d, (float *)sc.d.data, FP8F_QF_NONE};
     fp8f_qtensor qc = {q.h, (float *)sc.h.data, FP8F_QF_NONE};
-    pair r0 = pair_new(FP8F_BF16, m, k, k); /* the residual before the step */
-    memcpy(r0.h.data, r.h.data, r.bytes);
-    ok(fp8f_prepare_linear(gpu, &x.d, &r.d, &nw.d, 1e-6f, &dense.d, &qg, wg, &o.d), gpu, what);
-    ok(fp8f_prepare_linear(cpu, &x.h, &r.h, &nw.h, 1e-6f, &dense.h, &qc, wc, &o.h), cpu, what);
+    pair r0 = pair_new(FP8F_BF16, m, k, k); /* the residual before the last step */
+    for (int c = 0; c < calls; c++) {
+        memcpy(r0.h.data, r.h.data, r.bytes); /* equal on both sides, bit for bit */
+        ok(fp8f_prepare_linear(gpu, &x.d, &r.d, &nw.d, 1e-6f, &dense.d, &qg, wg, &o.d), gpu,
+           what);
+        ok(fp8f_prepare_linear(cpu, &x.h, &r.h, &nw.h, 1e-6f, &dense.h, &qc, wc, &o.h), cpu,
+           what);
+    }
     void *go = pair_down(&o), *gr = pair_down(&r), *gq = pair_down(&q), *gs = pair_down(&sc);
     cmp_tensor_bits(gr, &r, what); /* the residual: x + r rounded, bit-exact */
     if (fp8f_ctx_caps(gpu) & FP8F_CAP_QUANTIZED_INPUT) {
@@ -622,9 +627,19 @@ static void run_gemm_shapes(void) {
     run_gemm(64, 512, 1024, FP8F_E4M3FN, FP8F_BF16, BIAS_F32_INEXACT, 1);
     /* a weight of the other fp8 type: converted at creation */
     run_gemm(20, 50, 300, FP8F_E4M3FNUZ, FP8F_F32, BIAS_BF16, 1);
-    run_step(1, 5120, 5120);
-    if (!strict_blaslt) /* N = 333: not BLASLt's */
-        run_step(16, 333, 640);
+    /* the decode step around the streaming kernel's token tiles (8 and 9
+     * tokens), its ring (K a multiple of 64, or not: 1000) and the row
+     * kernel's shapes (6144 values a row in one block, 6208 in a cluster on
+     * sm_90), several steps in a row */
+    run_step(1, 5120, 5120, 1);
+    run_step(8, 1000, 5120, 3);
+    run_step(9, 304, 6144, 2);
+    run_step(16, 2048, 5120, 2);
+    run_step(4, 512, 6208, 2);
+    if (!strict_blaslt) { /* N = 333, K = 1000: not BLASLt's */
+        run_step(16, 333, 640, 3);
+        run_step(3, 100, 1000, 1);
+    }
 }
 
 int main(void) {
