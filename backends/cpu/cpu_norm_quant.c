@@ -133,14 +133,15 @@ static void encode_row(const struct row_job *j, int64_t r, const float *y, float
     }
     const char *nx = cpu_row(j->x, r + 1);
     const char *nr = j->residual ? cpu_row(j->residual, r + 1) : NULL;
-    const size_t xb = (size_t)n * fp8f_dtype_size(j->x->dtype);
-    const size_t rb = nr ? (size_t)n * fp8f_dtype_size(j->residual->dtype) : 0;
+    const size_t xe = fp8f_dtype_size(j->x->dtype);
+    const size_t re = nr ? fp8f_dtype_size(j->residual->dtype) : 0;
     for (int64_t c = 0; c < n; c += ENCODE_CHUNK) {
         const int64_t len = n - c < ENCODE_CHUNK ? n - c : ENCODE_CHUNK;
         j->kr->row_encode(y + c, len, scale, fp8, q + c);
-        prefetch_l2(nx, xb * (size_t)c / (size_t)n, xb * (size_t)(c + len) / (size_t)n);
+        /* the same elements of the next row: x, then the residual */
+        prefetch_l2(nx, (size_t)c * xe, (size_t)(c + len) * xe);
         if (nr)
-            prefetch_l2(nr, rb * (size_t)c / (size_t)n, rb * (size_t)(c + len) / (size_t)n);
+            prefetch_l2(nr, (size_t)c * re, (size_t)(c + len) * re);
     }
     j->q->scale[r] = scale;
 }
