@@ -101,9 +101,9 @@ static float add_rms(const struct row_job *j, int64_t r, const void **h, fp8f_dt
     return 1.0f / sqrtf(ss / (float)n + j->eps);
 }
 
-/* The encode runs in chunks of this many codes, each followed by the
- * prefetch of its share of the next row (see encode_row). */
-#define ENCODE_CHUNK 256
+/* The encode of a row runs in chunks of this many elements, each followed
+ * by prefetch_next of the same elements. */
+#define ROW_CHUNK 256
 
 /* Prefetches the lines of [p + from, p + to) into L2. */
 static void prefetch_l2(const char *p, size_t from, size_t to) {
@@ -111,37 +111,45 @@ static void prefetch_l2(const char *p, size_t from, size_t to) {
         __builtin_prefetch(p + o, 0, 2);
 }
 
-/* The codes of y / scale into row r of q, and its scale. The encode works
- * on the row already in cache and is bound by arithmetic, so the memory
- * would idle while it runs: between its chunks the next row's inputs (x and
- * the residual) are prefetched into L2, a slice per chunk, so that the next
- * row's first pass finds them there. Spread out like this it pays; one burst
- * of prefetches between the passes was slower (README, Performance).
- * Measured on the EPYC, same binary with and without, three alternations,
- * H = 5120: quant M = 1024 577-591 -> 428-452 us, M = 4096 2228-2372 ->
- * 1731-1832 us; add+norm+quant 855-1021 -> 788-818 and 3305-3376 ->
- * 3014-3195 us; chunks of 256 codes beat 512, 1024 and 2560. */
+/* Elements [c, c + len) of row r + 1's inputs (x, and the residual where
+ * there is one) into L2; nothing after the last row.
+ *
+ * Why: the encode works on the row already in cache and is bound by
+ * arithmetic, so the memory would idle while it runs. Prefetched a slice per
+ * chunk, the next row's first pass finds its inputs in L2; one burst of
+ * prefetches between the passes was slower (README, Performance). Measured
+ * on the EPYC, H = 5120, the same binary with and without: quant M = 1024
+ * 577-591 -> 428-452 us and M = 4096 2228-2372 -> 1731-1832 us (three
+ * alternations; 1.25x / 1.12x as the median of seven paired ones on a
+ * busier day), add+norm+quant 1.0-1.1x; chunks of 256 elements beat 512,
+ * 1024 and 2560. Not for rmsnorm: its store pass is bound by its writes,
+ * and the same prefetch there made it 0.89-0.90x as fast. */
+static void prefetch_next(const struct row_job *j, int64_t r, int64_t c, int64_t len) {
+    if (r + 1 >= j->x->rows)
+        return;
+    const size_t xe = fp8f_dtype_size(j->x->dtype);
+    prefetch_l2(cpu_row(j->x, r + 1), (size_t)c * xe, (size_t)(c + len) * xe);
+    if (j->residual) {
+        const size_t re = fp8f_dtype_size(j->residual->dtype);
+        prefetch_l2(cpu_row(j->residual, r + 1), (size_t)c * re, (size_t)(c + len) * re);
+    }
+}
+
+/* The chunk of row r's encode: the whole row when no row follows. */
+static int64_t row_chunk(const struct row_job *j, int64_t r) {
+    return r + 1 < j->x->rows ? ROW_CHUNK : j->x->cols;
+}
+
+/* The codes of y / scale into row r of q, and its scale. */
 static void encode_row(const struct row_job *j, int64_t r, const float *y, float amax) {
     const fp8f_dtype fp8 = j->q->q.dtype;
     const float scale = row_scale(amax, j->scale_ub, fp8);
-    const int64_t n = j->x->cols;
+    const int64_t n = j->x->cols, chunk = row_chunk(j, r);
     uint8_t *q = cpu_row(&j->q->q, r);
-    if (r + 1 >= j->x->rows) {
-        j->kr->row_encode(y, n, scale, fp8, q);
-        j->q->scale[r] = scale;
-        return;
-    }
-    const char *nx = cpu_row(j->x, r + 1);
-    const char *nr = j->residual ? cpu_row(j->residual, r + 1) : NULL;
-    const size_t xe = fp8f_dtype_size(j->x->dtype);
-    const size_t re = nr ? fp8f_dtype_size(j->residual->dtype) : 0;
-    for (int64_t c = 0; c < n; c += ENCODE_CHUNK) {
-        const int64_t len = n - c < ENCODE_CHUNK ? n - c : ENCODE_CHUNK;
+    for (int64_t c = 0; c < n; c += chunk) {
+        const int64_t len = n - c < chunk ? n - c : chunk;
         j->kr->row_encode(y + c, len, scale, fp8, q + c);
-        /* the same elements of the next row: x, then the residual */
-        prefetch_l2(nx, (size_t)c * xe, (size_t)(c + len) * xe);
-        if (nr)
-            prefetch_l2(nr, (size_t)c * re, (size_t)(c + len) * re);
+        prefetch_next(j, r, c, len);
     }
     j->q->scale[r] = scale;
 }
