@@ -368,7 +368,7 @@ static void check_near_boundaries(int level, fp8f_dtype fp8) {
                                    5.55e+12f};
     fp8f_ctx *ctx = ctx_at(level, fp8);
     const float fmax = fp8f_fp8_max(fp8);
-    enum { OFFSETS = 13, MAXCOLS = 128 * 2 * OFFSETS * 2 + 1 };
+    enum { OFFSETS = 13, MAXCOLS = 128 * 2 * (OFFSETS + 1) * 2 + 1 };
     float *row = xmalloc(sizeof(float) * MAXCOLS);
     uint8_t *codes = xmalloc(MAXCOLS);
     for (size_t ai = 0; ai < sizeof amaxes / sizeof *amaxes; ai++) {
@@ -390,6 +390,9 @@ static void check_near_boundaries(int level, fp8f_dtype fp8) {
                 for (int d = 0; d < OFFSETS; d++, v = nextafterf(v, INFINITY))
                     if (fabsf(v) <= amax)
                         row[n++] = sign ? -v : v;
+                /* a zero of either sign among them: 0 codes apart from
+                 * the near-boundary path a SIMD encoder may take */
+                row[n++] = sign ? -0.0f : 0.0f;
             }
         }
         fp8f_tensor x = {row, FP8F_F32, 1, n, n};
