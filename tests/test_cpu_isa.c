@@ -287,7 +287,7 @@ START_TEST(gemm_levels) {
     tu_rng rng;
     tu_rng_seed(&rng, 777 + (uint64_t)_i);
     /* the last: two row blocks of the framework (CPU_GEMM_MC rows and a few) */
-    static const int64_t ms[] = {1, 2, 5, 8, 9, 33, CPU_GEMM_MC + 88};
+    static const int64_t ms[] = {1, 2, 3, 5, 8, 9, 33, CPU_GEMM_MC + 88};
     static const int64_t ns[] = {1, 31, 32, 67};
     static const int64_t ks[] = {1, 2, 31, 64, 515};
     int idx = 0;
