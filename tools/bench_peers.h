@@ -6,7 +6,9 @@
  *   unfused     the library's own unfused path: fp8f_rmsnorm to a dense
  *               buffer, then fp8f_quant_per_token;
  *   onednn-bf16 oneDNN bf16 matmul, weights prepacked (reordered) once
- *               (configure --with-bench-peers, libdnnl-dev);
+ *               (configure --with-bench-peers, libdnnl-dev); on a CPU
+ *               where oneDNN has no bf16 matmul (AVX2 only), its f32
+ *               matmul instead, named onednn-f32;
  *   sgemm       OpenBLAS sgemm on f32 weights dequantized once
  *               (configure --with-bench-peers, libopenblas-dev).
  */
