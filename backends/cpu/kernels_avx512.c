@@ -128,12 +128,26 @@ void cpu_avx512_row_encode(const float *y, int64_t n, float scale, fp8f_dtype fp
     /* the in-lane packs leave 128-bit lane l of the result holding codes
      * 4 x 4 from each of the four vectors' lane l: put them back in order */
     const __m512i order = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+    const __m512 recip = _mm512_set1_ps(1.0f / scale);
     int64_t c = 0;
     for (; c + 64 <= n; c += 64) { /* codes are 0..255: the saturating packs keep them */
-        __m512i a = encode16(_mm512_div_ps(_mm512_loadu_ps(y + c), s), fnuz);
-        __m512i b = encode16(_mm512_div_ps(_mm512_loadu_ps(y + c + 16), s), fnuz);
-        __m512i d = encode16(_mm512_div_ps(_mm512_loadu_ps(y + c + 32), s), fnuz);
-        __m512i e = encode16(_mm512_div_ps(_mm512_loadu_ps(y + c + 48), s), fnuz);
+        /* from the reciprocal's products; where a lane needs the exact
+         * quotient, the 64 are divided */
+        __mmask16 ra, rb, rd, re;
+        __m512i a = encode16_reciprocal(_mm512_mul_ps(_mm512_loadu_ps(y + c), recip),
+                                          fnuz, &ra);
+        __m512i b = encode16_reciprocal(_mm512_mul_ps(_mm512_loadu_ps(y + c + 16), recip),
+                                          fnuz, &rb);
+        __m512i d = encode16_reciprocal(_mm512_mul_ps(_mm512_loadu_ps(y + c + 32), recip),
+                                          fnuz, &rd);
+        __m512i e = encode16_reciprocal(_mm512_mul_ps(_mm512_loadu_ps(y + c + 48), recip),
+                                          fnuz, &re);
+        if (__builtin_expect((ra | rb | rd | re) != 0, 0)) {
+            a = encode16(_mm512_div_ps(_mm512_loadu_ps(y + c), s), fnuz);
+            b = encode16(_mm512_div_ps(_mm512_loadu_ps(y + c + 16), s), fnuz);
+            d = encode16(_mm512_div_ps(_mm512_loadu_ps(y + c + 32), s), fnuz);
+            e = encode16(_mm512_div_ps(_mm512_loadu_ps(y + c + 48), s), fnuz);
+        }
         __m512i codes = _mm512_packus_epi16(_mm512_packus_epi32(a, b), _mm512_packus_epi32(d, e));
         _mm512_storeu_si512(q + c, _mm512_permutexvar_epi32(order, codes));
     }

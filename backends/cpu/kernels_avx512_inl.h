@@ -117,6 +117,39 @@ AVX512_INLINE __m512i encode16(__m512 v, int fnuz) {
     return res;
 }
 
+/* The 16 codes of y / scale from the products t = y * (1 / scale), half up,
+ * with *redo set in the lanes whose code could differ from the exact
+ * quotient's (encode16 of y / scale): t is within 3 ulps of that quotient
+ * rounded to f32, so only a lane whose low 20 bits are within 8 of
+ * 0x80000 (every rounding boundary of the fp8 normal range has them), a
+ * lane in the fp8 subnormal range (but not 0), or a NaN can differ. A
+ * vector division per 16 values (encode16's callers) is the slow part of
+ * the encode on cores whose divider takes one every 10-16 cycles. */
+AVX512_INLINE __m512i encode16_reciprocal(__m512 t, int fnuz, __mmask16 *redo) {
+    const int bias = fnuz ? 8 : 7;
+    const __m512i bits = _mm512_castps_si512(t);
+    const __m512i abits = _mm512_and_si512(bits, _mm512_set1_epi32(0x7fffffff));
+    const __mmask16 near = _mm512_cmpeq_epi32_mask(
+        _mm512_and_si512(_mm512_add_epi32(bits, _mm512_set1_epi32(8)),
+                         _mm512_set1_epi32(0xffff0)),
+        _mm512_set1_epi32(0x80000));
+    const __mmask16 tiny =
+        _mm512_cmplt_epu32_mask(_mm512_sub_epi32(abits, _mm512_set1_epi32(1)),
+                                _mm512_set1_epi32(((127 + 1 - bias) << 23) - 1));
+    const __mmask16 nan = _mm512_cmpgt_epu32_mask(abits, _mm512_set1_epi32(0x7f800000));
+    *redo = near | tiny | nan;
+    /* rebiased and rounded half up; 0 (the only lane below the normal range
+     * left) goes negative: code 0 */
+    __m512i code = _mm512_srai_epi32(
+        _mm512_add_epi32(abits, _mm512_set1_epi32(0x80000 - ((127 - bias) << 23))), 20);
+    code = _mm512_min_epi32(_mm512_max_epi32(code, _mm512_setzero_si512()),
+                            _mm512_set1_epi32(fnuz ? 0x7f : 0x7e));
+    /* code | (bits >> 24 & 0x80) */
+    const __m512i res = _mm512_ternarylogic_epi32(code, _mm512_srli_epi32(bits, 24),
+                                                  _mm512_set1_epi32(0x80), 0xf8);
+    return fnuz ? _mm512_maskz_mov_epi32(_mm512_test_epi32_mask(code, code), res) : res;
+}
+
 /* The GEMM epilogue of 16 columns of one row: ((acc * post) * sa) * sw
  * (+ bias), stored in the output dtype; `post` undoes a power-of-two
  * pre-scaling of the operands (exact). */
