@@ -608,19 +608,15 @@ INL void micro_rows(const struct cpu_gemm_args *g, int64_t m0, int mr, const uin
 static void gemm_block(const struct cpu_gemm_args *g, int64_t m0, int64_t m1, int64_t p0,
                        int64_t p1, void *scratch) {
     (void)scratch;
-    /* panels taken together: as many as the first (largest) row group
-     * uses, so that a block of few rows streams its panels side by side */
+    /* panels taken together: a block of up to 3 rows (one row group)
+     * streams its panels side by side; a larger one has a full group of MR
+     * rows first, so it takes one panel at a time for every group */
     const int step = panels_for_rows(m1 - m0 >= MR ? MR : (int)(m1 - m0));
     for (int64_t p = p0; p < p1; p += step) {
-        const int np_all = p1 - p < step ? (int)(p1 - p) : step;
+        const int np = p1 - p < step ? (int)(p1 - p) : step;
         const uint8_t *wp = g->w + (size_t)p * panel_bytes(g->k);
-        for (int64_t i = m0; i < m1; i += MR) {
-            const int mr = m1 - i >= MR ? MR : (int)(m1 - i);
-            const int np = np_all < panels_for_rows(mr) ? np_all : panels_for_rows(mr);
-            for (int j = 0; j < np_all; j += np)
-                micro_rows(g, i, mr, wp + (size_t)j * panel_bytes(g->k),
-                           np_all - j < np ? np_all - j : np, (p + j) * NR);
-        }
+        for (int64_t i = m0; i < m1; i += MR)
+            micro_rows(g, i, m1 - i >= MR ? MR : (int)(m1 - i), wp, np, p * NR);
     }
 }
 
