@@ -131,12 +131,28 @@ static const char *dtype_name(fp8f_dtype t) {
     return (unsigned)t < 5 ? names[t] : "?";
 }
 
+/* Host memory of `bytes`, or the tool dies. */
+static void *host_alloc(size_t bytes) {
+    void *host = malloc(bytes ? bytes : 1);
+    if (!host)
+        die("out of host memory");
+    return host;
+}
+
+/* Backend memory holding a copy of the host buffer's `bytes`; frees it. */
+static void *dev_from_host(fp8f_ctx *ctx, void *host, size_t bytes) {
+    void *dev = NULL;
+    check(ctx, fp8f_mem_alloc(ctx, bytes ? bytes : 1, &dev), "mem_alloc");
+    if (bytes)
+        check(ctx, fp8f_mem_upload(ctx, dev, host, bytes), "mem_upload");
+    free(host);
+    return dev;
+}
+
 /* Backend memory filled with random values of a float dtype (or codes). */
 static void *dev_random(fp8f_ctx *ctx, fp8f_dtype t, size_t elems, double lo, double hi) {
     size_t es = fp8f_dtype_size(t), bytes = elems * es;
-    void *host = malloc(bytes ? bytes : 1), *dev = NULL;
-    if (!host)
-        die("out of host memory");
+    void *host = host_alloc(bytes);
     for (size_t i = 0; i < elems; i++) {
         if (t == FP8F_E4M3FN || t == FP8F_E4M3FNUZ) {
             uint8_t c;
@@ -148,29 +164,18 @@ static void *dev_random(fp8f_ctx *ctx, fp8f_dtype t, size_t elems, double lo, do
             fp8f_store_float(t, host, (int64_t)i, (float)(lo + (hi - lo) * urand()));
         }
     }
-    check(ctx, fp8f_mem_alloc(ctx, bytes ? bytes : 1, &dev), "mem_alloc");
-    if (bytes)
-        check(ctx, fp8f_mem_upload(ctx, dev, host, bytes), "mem_upload");
-    free(host);
-    return dev;
+    return dev_from_host(ctx, host, bytes);
 }
 
 /* A device copy of `elems` values of float dtype t at src with every sign
  * flipped (exact: the sign bit alone). */
 static void *dev_negated(fp8f_ctx *ctx, fp8f_dtype t, const void *src, size_t elems) {
     const size_t es = fp8f_dtype_size(t), bytes = elems * es;
-    unsigned char *host = malloc(bytes ? bytes : 1);
-    void *dev = NULL;
-    if (!host)
-        die("out of host memory");
+    unsigned char *host = host_alloc(bytes);
     check(ctx, fp8f_mem_download(ctx, host, src, bytes), "mem_download");
     for (size_t i = 0; i < elems; i++)
         host[i * es + es - 1] ^= 0x80; /* little endian: the sign is the top byte's top bit */
-    check(ctx, fp8f_mem_alloc(ctx, bytes ? bytes : 1, &dev), "mem_alloc");
-    if (bytes)
-        check(ctx, fp8f_mem_upload(ctx, dev, host, bytes), "mem_upload");
-    free(host);
-    return dev;
+    return dev_from_host(ctx, host, bytes);
 }
 
 /* ------------------------------------------------------------ cases */
