@@ -159,9 +159,10 @@ INL float add_ss_body(const void *x, fp8f_dtype xt, void *r, fp8f_dtype rt, int6
  * but for the other's bits: the odd one is the lane with its low half
  * cleared, the even one the lane shifted up by 16. No unpacking, and one
  * blend puts the rounded pairs back (a row of 5120 took 0.93-0.96 instead
- * of 1.02-1.03 us with unpack/pack on the Zen 2 EPYC). The rounding needs no NaN case: a
- * NaN sum of two bf16 values has its quiet bit set and 16 zero low bits,
- * so the round-to-nearest-even add leaves it what fp8f_f32_to_bf16 makes. */
+ * of 1.02-1.03 us with unpack/pack on the Zen 2 EPYC). The rounding needs
+ * no NaN case: a NaN sum of two bf16 values has its quiet bit set and 16
+ * zero low bits, so the round-to-nearest-even add leaves it what
+ * fp8f_f32_to_bf16 makes. */
 INL void add16_bf16(const uint16_t *x, uint16_t *r, __m256 *even, __m256 *odd) {
     const __m256i high = _mm256_set1_epi32((int)0xffff0000u), one = _mm256_set1_epi32(1),
                   half = _mm256_set1_epi32(0x7fff);
