@@ -362,7 +362,10 @@ END_TEST
  * between two fp8 codes (every midpoint of each fp8 type, and the fp8
  * subnormal range), for scales that are not powers of two: each code must
  * be the codec's of the IEEE f32 quotient, so a SIMD encoder that divides
- * approximately (a reciprocal, a multiply) fails here. */
+ * approximately (a reciprocal, a multiply) fails here. The level's
+ * dividing encode (row_encode_div, which the API uses only on CPUs that
+ * divide fast) is called directly on the same rows, so every machine
+ * tests it. */
 static void check_near_boundaries(int level, fp8f_dtype fp8) {
     static const float amaxes[] = {1.0f, 3.14159274f, 0.0123456791f, 97.3000031f, 1.37e-6f,
                                    5.55e+12f};
@@ -370,7 +373,7 @@ static void check_near_boundaries(int level, fp8f_dtype fp8) {
     const float fmax = fp8f_fp8_max(fp8);
     enum { OFFSETS = 13, MAXCOLS = 128 * 2 * (OFFSETS + 1) * 2 + 1 };
     float *row = xmalloc(sizeof(float) * MAXCOLS);
-    uint8_t *codes = xmalloc(MAXCOLS);
+    uint8_t *codes = xmalloc(MAXCOLS), *divided = xmalloc(MAXCOLS);
     for (size_t ai = 0; ai < sizeof amaxes / sizeof *amaxes; ai++) {
         const float amax = amaxes[ai];
         /* the scale the library documents: amax / fp8 max (DESIGN.md) */
@@ -401,8 +404,15 @@ static void check_near_boundaries(int level, fp8f_dtype fp8) {
         ck_assert(fp8f_quant_per_token(ctx, &x, NULL, &q) == FP8F_OK);
         ck_assert_msg(got_scale == scale, "[%s] amax %g: scale %.9g, expected %.9g",
                       cpu_isa_name((enum cpu_isa)level), amax, got_scale, scale);
+        enum cpu_isa used;
+        const struct cpu_kernels *kr = cpu_kernels_for((enum cpu_isa)level, &used);
+        if (kr->row_encode_div)
+            kr->row_encode_div(row, n, scale, fp8, divided);
         for (int64_t i = 0; i < n; i++) {
             const uint8_t want = fp8f_encode_fp8(fp8, row[i] / scale);
+            ck_assert_msg(!kr->row_encode_div || divided[i] == want,
+                          "[%s] row_encode_div, amax %g: y %.9g -> code 0x%02x, expected 0x%02x",
+                          cpu_isa_name(used), amax, row[i], divided[i], want);
             ck_assert_msg(codes[i] == want,
                           "[%s] %s amax %g: y %.9g (y / scale %.9g) -> code 0x%02x, expected "
                           "0x%02x",
@@ -413,6 +423,7 @@ static void check_near_boundaries(int level, fp8f_dtype fp8) {
     }
     free(row);
     free(codes);
+    free(divided);
     fp8f_ctx_destroy(ctx);
 }
 

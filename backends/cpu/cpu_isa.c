@@ -35,6 +35,7 @@ int cpu_isa_from_name(const char *name) {
 
 static struct {
     enum cpu_isa level;
+    int divides_fast;
     char model[64];
     char features[256];
 } det;
@@ -91,7 +92,11 @@ static void detect(void) {
     max_leaf = __get_cpuid_max(0, NULL);
     if (max_leaf < 7)
         return;
+    __cpuid(0, a, b, c, d);
+    const int amd = b == 0x68747541u && d == 0x69746e65u && c == 0x444d4163u; /* AuthenticAMD */
     __cpuid(1, a, b, c, d);
+    const unsigned family = ((a >> 8) & 0xf) == 0xf ? 0xf + ((a >> 20) & 0xff) : (a >> 8) & 0xf;
+    det.divides_fast = amd && family >= 0x1a;
     const int osxsave = (c >> 27) & 1, avx = (c >> 28) & 1, fma = (c >> 12) & 1,
               f16c = (c >> 29) & 1;
     const uint64_t xcr0 = osxsave ? xgetbv0() : 0;
@@ -160,6 +165,11 @@ const char *cpu_isa_model(void) {
 const char *cpu_isa_features(void) {
     pthread_once(&once, detect);
     return det.features;
+}
+
+int cpu_isa_divides_fast(void) {
+    pthread_once(&once, detect);
+    return det.divides_fast;
 }
 
 const struct cpu_kernels *cpu_kernels_for(enum cpu_isa isa, enum cpu_isa *used) {

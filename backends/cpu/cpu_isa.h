@@ -44,6 +44,12 @@ int cpu_isa_from_name(const char *name);
 const char *cpu_isa_model(void);
 /* The feature flags seen, e.g. "avx2 fma f16c avx512f ... amx-bf16". */
 const char *cpu_isa_features(void);
+/* Whether the vector divider keeps up with an encode pass: AMD family 0x1a
+ * (Zen 5) and later, which divide 16 floats every ~6 cycles. There the
+ * tables' row_encode_div is used for rows whose quotients often sit at an
+ * fp8 tie; elsewhere (Zen 2, Intel) the divider is 2-4x slower and the
+ * reciprocal encode wins even on those rows. */
+int cpu_isa_divides_fast(void);
 
 /* ---- GEMM geometry shared by framework and kernels ---- */
 
@@ -78,6 +84,13 @@ struct cpu_kernels {
     float (*row_amax)(const void *x, fp8f_dtype xt, float *y, int64_t n);
     /* q[c] = encode_fp8(y[c] / scale). */
     void (*row_encode)(const float *y, int64_t n, float scale, fp8f_dtype fp8, uint8_t *q);
+    /* The same codes by one true division per element, or NULL (use
+     * row_encode). row_encode multiplies by 1 / scale and divides only the
+     * blocks where that could change a code; the quotients of 16-bit inputs
+     * land on fp8 ties so often (up to 40 % of 64-value blocks) that on a
+     * CPU that divides fast (cpu_isa_divides_fast) dividing them all is
+     * faster. */
+    void (*row_encode_div)(const float *y, int64_t n, float scale, fp8f_dtype fp8, uint8_t *q);
     /* out[c] = (h[c] * inv_rms) * w[c], rounded to ot. out may be h. */
     void (*row_norm_store)(const void *h, fp8f_dtype ht, const void *w, fp8f_dtype wt,
                            float inv_rms, void *out, fp8f_dtype ot, int64_t n);

@@ -58,9 +58,12 @@ static int row_threads(const struct fp8f_backend *be, int64_t rows, int64_t n) {
     return rows > 1 && rows * n > PAR_MIN_ELEMS ? cpu_threads(be) : 1;
 }
 
+typedef void (*encode_fn)(const float *y, int64_t n, float scale, fp8f_dtype fp8, uint8_t *q);
+
 /* One call's operands, shared by its rows. */
 struct row_job {
     const struct cpu_kernels *kr;
+    encode_fn encode; /* the quantizing ops: kr->row_encode or row_encode_div */
     const fp8f_tensor *x, *weight;
     fp8f_tensor *residual, *out; /* out: rmsnorm only */
     fp8f_qtensor *q;             /* the quantizing ops */
@@ -148,7 +151,7 @@ static void encode_row(const struct row_job *j, int64_t r, const float *y, float
     uint8_t *q = cpu_row(&j->q->q, r);
     for (int64_t c = 0; c < n; c += chunk) {
         const int64_t len = n - c < chunk ? n - c : chunk;
-        j->kr->row_encode(y + c, len, scale, fp8, q + c);
+        j->encode(y + c, len, scale, fp8, q + c);
         prefetch_next(j, r, c, len);
     }
     j->q->scale[r] = scale;
@@ -193,6 +196,7 @@ fp8f_status cpu_rmsnorm_quant(struct fp8f_backend *be, const fp8f_tensor *x,
                               const float *scale_ub, fp8f_qtensor *out) {
     const int threads = row_threads(be, x->rows, x->cols);
     struct row_job job = {.kr = cpu_kern(be),
+                          .encode = cpu_kern(be)->row_encode,
                           .x = x,
                           .weight = weight,
                           .residual = residual,
@@ -205,10 +209,26 @@ fp8f_status cpu_rmsnorm_quant(struct fp8f_backend *be, const fp8f_tensor *x,
     return FP8F_OK;
 }
 
+/* The encode for quantizing x as it is. A 16-bit value has at most 11
+ * significant bits, and so has the row's amax, of which the scale is a
+ * fixed fraction: many quotients x / scale fall on an fp8 rounding
+ * boundary, where row_encode must divide (uniform bf16 rows: 39 % of its
+ * 64-value blocks; with a random amax 13 %). On Zen 5, quant of bf16 rows
+ * at M = 1024 ran at 0.92-0.97 ms with row_encode and 0.57-0.60 ms
+ * dividing everything; normalized rows (f32 products) rarely tie and keep
+ * the reciprocal (a 5120-value row in L1: 0.37 vs 0.49 us). */
+static encode_fn quant_encoder(const struct cpu_kernels *kr, fp8f_dtype xt) {
+    if (kr->row_encode_div && fp8f_dtype_size(xt) == 2 && cpu_isa_divides_fast())
+        return kr->row_encode_div;
+    return kr->row_encode;
+}
+
 fp8f_status cpu_quant_per_token(struct fp8f_backend *be, const fp8f_tensor *x,
                                 const float *scale_ub, fp8f_qtensor *out) {
     const int threads = row_threads(be, x->rows, x->cols);
-    struct row_job job = {.kr = cpu_kern(be), .x = x, .q = out, .scale_ub = scale_ub};
+    struct row_job job = {
+        .kr = cpu_kern(be), .encode = quant_encoder(cpu_kern(be), x->dtype), .x = x, .q = out,
+        .scale_ub = scale_ub};
     /* f32 rows are encoded where they are; others are widened first */
     if (x->dtype != FP8F_F32 &&
         !(job.ys = (char *)row_scratch(be, threads, x->cols, &job.ystride)))

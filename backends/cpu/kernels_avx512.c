@@ -122,15 +122,41 @@ float cpu_avx512_row_amax(const void *x, fp8f_dtype xt, float *y, int64_t n) {
     return _mm512_reduce_max_ps(amax);
 }
 
+/* 64 codes, one per 32-bit lane of a, b, d, e, stored in order at q. The
+ * in-lane packs leave 128-bit lane l of the result holding codes 4 x 4 from
+ * each vector's lane l; the permute puts them back in order. Codes are
+ * 0..255: the saturating packs keep them. */
+AVX512_INLINE void store_codes64(uint8_t *q, __m512i a, __m512i b, __m512i d, __m512i e) {
+    const __m512i order = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+    const __m512i codes =
+        _mm512_packus_epi16(_mm512_packus_epi32(a, b), _mm512_packus_epi32(d, e));
+    _mm512_storeu_si512(q, _mm512_permutexvar_epi32(order, codes));
+}
+
+/* The codes of the 64 quotients y[0..64) / scale, each by a true division. */
+AVX512_INLINE void encode64_div(const float *y, __m512 s, int fnuz, uint8_t *q) {
+    store_codes64(q, encode16(_mm512_div_ps(_mm512_loadu_ps(y), s), fnuz),
+                  encode16(_mm512_div_ps(_mm512_loadu_ps(y + 16), s), fnuz),
+                  encode16(_mm512_div_ps(_mm512_loadu_ps(y + 32), s), fnuz),
+                  encode16(_mm512_div_ps(_mm512_loadu_ps(y + 48), s), fnuz));
+}
+
+/* The tail of a row: elements [c, n), 16 at a time, divided. */
+AVX512_INLINE void encode_tail_div(const float *y, int64_t c, int64_t n, __m512 s, int fnuz,
+                                   uint8_t *q) {
+    for (; c < n; c += 16) {
+        const __mmask16 m = tail_mask16(n - c);
+        __m512i a = encode16(_mm512_div_ps(_mm512_maskz_loadu_ps(m, y + c), s), fnuz);
+        _mm512_mask_cvtepi32_storeu_epi8(q + c, m, a);
+    }
+}
+
 void cpu_avx512_row_encode(const float *y, int64_t n, float scale, fp8f_dtype fp8, uint8_t *q) {
     const __m512 s = _mm512_set1_ps(scale);
     const int fnuz = fp8 == FP8F_E4M3FNUZ;
-    /* the in-lane packs leave 128-bit lane l of the result holding codes
-     * 4 x 4 from each of the four vectors' lane l: put them back in order */
-    const __m512i order = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
     const __m512 recip = _mm512_set1_ps(1.0f / scale);
     int64_t c = 0;
-    for (; c + 64 <= n; c += 64) { /* codes are 0..255: the saturating packs keep them */
+    for (; c + 64 <= n; c += 64) {
         /* from the reciprocal's products; where a lane needs the exact
          * quotient, the 64 are divided */
         __mmask16 ra, rb, rd, re;
@@ -142,20 +168,22 @@ void cpu_avx512_row_encode(const float *y, int64_t n, float scale, fp8f_dtype fp
                                           fnuz, &rd);
         __m512i e = encode16_reciprocal(_mm512_mul_ps(_mm512_loadu_ps(y + c + 48), recip),
                                           fnuz, &re);
-        if (__builtin_expect((ra | rb | rd | re) != 0, 0)) {
-            a = encode16(_mm512_div_ps(_mm512_loadu_ps(y + c), s), fnuz);
-            b = encode16(_mm512_div_ps(_mm512_loadu_ps(y + c + 16), s), fnuz);
-            d = encode16(_mm512_div_ps(_mm512_loadu_ps(y + c + 32), s), fnuz);
-            e = encode16(_mm512_div_ps(_mm512_loadu_ps(y + c + 48), s), fnuz);
-        }
-        __m512i codes = _mm512_packus_epi16(_mm512_packus_epi32(a, b), _mm512_packus_epi32(d, e));
-        _mm512_storeu_si512(q + c, _mm512_permutexvar_epi32(order, codes));
+        if (__builtin_expect((ra | rb | rd | re) != 0, 0))
+            encode64_div(y + c, s, fnuz, q + c);
+        else
+            store_codes64(q + c, a, b, d, e);
     }
-    for (; c < n; c += 16) {
-        const __mmask16 m = tail_mask16(n - c);
-        __m512i a = encode16(_mm512_div_ps(_mm512_maskz_loadu_ps(m, y + c), s), fnuz);
-        _mm512_mask_cvtepi32_storeu_epi8(q + c, m, a);
-    }
+    encode_tail_div(y, c, n, s, fnuz, q);
+}
+
+void cpu_avx512_row_encode_div(const float *y, int64_t n, float scale, fp8f_dtype fp8,
+                               uint8_t *q) {
+    const __m512 s = _mm512_set1_ps(scale);
+    const int fnuz = fp8 == FP8F_E4M3FNUZ;
+    int64_t c = 0;
+    for (; c + 64 <= n; c += 64)
+        encode64_div(y + c, s, fnuz, q + c);
+    encode_tail_div(y, c, n, s, fnuz, q);
 }
 
 void cpu_avx512_row_norm_store(const void *h, fp8f_dtype ht, const void *w, fp8f_dtype wt,
@@ -261,6 +289,7 @@ const struct cpu_kernels cpu_kernels_avx512 = {
     .row_norm = cpu_avx512_row_norm,
     .row_amax = cpu_avx512_row_amax,
     .row_encode = cpu_avx512_row_encode,
+    .row_encode_div = cpu_avx512_row_encode_div,
     .row_norm_store = cpu_avx512_row_norm_store,
     .nr = NR,
     .panel_bytes = panel_bytes,
