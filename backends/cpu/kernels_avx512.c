@@ -31,19 +31,21 @@ float cpu_avx512_row_add_ss(const void *x, fp8f_dtype xt, void *r, fp8f_dtype rt
         acc = _mm512_add_ps(acc, _mm512_mul_ps(h, h));                                         \
     }
     if (r && xt == FP8F_BF16 && rt == FP8F_BF16) {
-        /* specialized: h rounded once, its bits both stored and squared
-         * (the generic body rounds again to store; 660 -> 440 ns a row of
-         * 5120 on Zen 5, in L1) */
+        /* specialized: 32 elements read even/odd (squares_even_odd), each
+         * sum rounded once in integer arithmetic with the bf16 left in the
+         * high half, which is both the rounded f32 and, the even one
+         * shifted down, half of the stored lane (440 -> 310 ns a row of
+         * 5120 on Zen 5, in L1, against widening 16 at a time in order) */
         const uint16_t *xs = (const uint16_t *)x;
         uint16_t *rs = (uint16_t *)r;
-        for (; c + 16 <= n; c += 16) {
-            const __m512 sum = _mm512_add_ps(load16(FP8F_BF16, xs, c, 0xffff),
-                                             load16(FP8F_BF16, rs, c, 0xffff));
-            const __m512i hb = bf16_bits(sum);
-            _mm256_storeu_si256((__m256i *)(rs + c), _mm512_cvtepi32_epi16(hb));
-            const __m512 h = _mm512_castsi512_ps(_mm512_slli_epi32(hb, 16));
-            acc = _mm512_add_ps(acc, _mm512_mul_ps(h, h));
+        for (; c + 32 <= n; c += 32) {
+            const __m512i xv = _mm512_loadu_si512(xs + c), rv = _mm512_loadu_si512(rs + c);
+            const __m512i he = bf16_round_high(_mm512_add_ps(bf16_even(xv), bf16_even(rv)));
+            const __m512i ho = bf16_round_high(_mm512_add_ps(bf16_odd(xv), bf16_odd(rv)));
+            _mm512_storeu_si512(rs + c, _mm512_or_si512(ho, _mm512_srli_epi32(he, 16)));
+            acc = squares_even_odd(acc, _mm512_castsi512_ps(he), _mm512_castsi512_ps(ho));
         }
+        acc = squares_canonical(acc);
     }
     for (; c + 16 <= n; c += 16) {
         const __mmask16 full = 0xffff;

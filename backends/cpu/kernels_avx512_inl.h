@@ -39,15 +39,24 @@ AVX512_INLINE __m512 load16(fp8f_dtype t, const void *p, int64_t c, __mmask16 m)
     }
 }
 
-/* f32 -> bf16 bits in the low half of each lane, as fp8f_f32_to_bf16. */
-AVX512_INLINE __m512i bf16_bits(__m512 v) {
+/* v rounded to bf16 as fp8f_f32_to_bf16 rounds (to nearest even; a NaN
+ * quieted), the bf16 in the high half of each lane and junk in the low. */
+AVX512_INLINE __m512i bf16_rounded(__m512 v) {
     __m512i u = _mm512_castps_si512(v);
     __m512i r = _mm512_add_epi32(
         u, _mm512_add_epi32(_mm512_set1_epi32(0x7fff),
                             _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1))));
     __m512i qn = _mm512_or_si512(u, _mm512_set1_epi32(0x400000));
-    r = _mm512_mask_mov_epi32(r, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), qn);
-    return _mm512_srli_epi32(r, 16);
+    return _mm512_mask_mov_epi32(r, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), qn);
+}
+
+/* f32 -> bf16 bits in the low half of each lane, as fp8f_f32_to_bf16. */
+AVX512_INLINE __m512i bf16_bits(__m512 v) { return _mm512_srli_epi32(bf16_rounded(v), 16); }
+
+/* v rounded to bf16, in the high half of each lane and the low half zero:
+ * as a float, the rounded value. */
+AVX512_INLINE __m512i bf16_round_high(__m512 v) {
+    return _mm512_and_si512(bf16_rounded(v), _mm512_set1_epi32((int)0xffff0000u));
 }
 
 /* v rounded to dtype t, as an f32 again (fp8f_round_to). */
@@ -75,6 +84,37 @@ AVX512_INLINE void store16(fp8f_dtype t, void *p, int64_t c, __m512 v, __mmask16
         _mm512_mask_storeu_ps((float *)p + c, m, v);
         break;
     }
+}
+
+/* The even and odd elements of 32 bf16 as f32: each 32-bit lane holds two
+ * bf16, the even one in its low half (shifted up, it is the f32) and the
+ * odd one in its high half (the lane with the low half cleared). One
+ * instruction each, against an extract, a zero-extension and a shift per
+ * 16 elements in order. */
+AVX512_INLINE __m512 bf16_even(__m512i v) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+}
+AVX512_INLINE __m512 bf16_odd(__m512i v) {
+    return _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32((int)0xffff0000u)));
+}
+
+/* The sum of squares of 32 elements read even/odd (he, ho: the even and
+ * odd elements as f32) into acc in the canonical order (16 lanes, lane j
+ * taking elements j mod 16 in order). Lane i of he holds element 2i: lanes
+ * 0-7 are the canonical lanes 0, 2, .., 14 of the first 16 elements, lanes
+ * 8-15 the same lanes of the second 16; likewise for ho. So acc keeps the
+ * canonical even lanes in its lanes 0-7 and the odd ones in 8-15, and takes
+ * the first 16 elements' squares before the second's; squares_canonical
+ * puts its lanes back in canonical order. */
+AVX512_INLINE __m512 squares_even_odd(__m512 acc, __m512 he, __m512 ho) {
+    const __m512 se = _mm512_mul_ps(he, he), so = _mm512_mul_ps(ho, ho);
+    acc = _mm512_add_ps(acc, _mm512_shuffle_f32x4(se, so, _MM_SHUFFLE(1, 0, 1, 0)));
+    return _mm512_add_ps(acc, _mm512_shuffle_f32x4(se, so, _MM_SHUFFLE(3, 2, 3, 2)));
+}
+/* canonical lane 2i from lane i, 2i + 1 from lane 8 + i */
+AVX512_INLINE __m512 squares_canonical(__m512 acc) {
+    return _mm512_permutexvar_ps(
+        _mm512_set_epi32(15, 7, 14, 6, 13, 5, 12, 4, 11, 3, 10, 2, 9, 1, 8, 0), acc);
 }
 
 /* The canonical fold of 16 lanes: j + (j + 8), + 4, + 2, + 1. */
