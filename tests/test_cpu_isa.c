@@ -365,7 +365,8 @@ END_TEST
  * approximately (a reciprocal, a multiply) fails here. The level's
  * dividing encode (row_encode_div, which the API uses only on CPUs that
  * divide fast) is called directly on the same rows, so every machine
- * tests it. */
+ * tests it, and both encodes once more with the stream hint (the API
+ * streams only outputs of 1 MiB and more) into a 64-byte aligned row. */
 static void check_near_boundaries(int level, fp8f_dtype fp8) {
     static const float amaxes[] = {1.0f, 3.14159274f, 0.0123456791f, 97.3000031f, 1.37e-6f,
                                    5.55e+12f};
@@ -373,7 +374,11 @@ static void check_near_boundaries(int level, fp8f_dtype fp8) {
     const float fmax = fp8f_fp8_max(fp8);
     enum { OFFSETS = 13, MAXCOLS = 128 * 2 * (OFFSETS + 1) * 2 + 1 };
     float *row = xmalloc(sizeof(float) * MAXCOLS);
+    enum { ALIGNED_COLS = (MAXCOLS + 63) / 64 * 64 };
     uint8_t *codes = xmalloc(MAXCOLS), *divided = xmalloc(MAXCOLS);
+    uint8_t *streamed = aligned_alloc(64, ALIGNED_COLS),
+            *streamed_div = aligned_alloc(64, ALIGNED_COLS);
+    ck_assert(streamed && streamed_div);
     for (size_t ai = 0; ai < sizeof amaxes / sizeof *amaxes; ai++) {
         const float amax = amaxes[ai];
         /* the scale the library documents: amax / fp8 max (DESIGN.md) */
@@ -406,13 +411,23 @@ static void check_near_boundaries(int level, fp8f_dtype fp8) {
                       cpu_isa_name((enum cpu_isa)level), amax, got_scale, scale);
         enum cpu_isa used;
         const struct cpu_kernels *kr = cpu_kernels_for((enum cpu_isa)level, &used);
-        if (kr->row_encode_div)
-            kr->row_encode_div(row, n, scale, fp8, divided);
+        kr->row_encode(row, n, scale, fp8, streamed, 1);
+        if (kr->row_encode_div) {
+            kr->row_encode_div(row, n, scale, fp8, divided, 0);
+            kr->row_encode_div(row, n, scale, fp8, streamed_div, 1);
+        }
+        if (kr->store_fence)
+            kr->store_fence();
         for (int64_t i = 0; i < n; i++) {
             const uint8_t want = fp8f_encode_fp8(fp8, row[i] / scale);
-            ck_assert_msg(!kr->row_encode_div || divided[i] == want,
-                          "[%s] row_encode_div, amax %g: y %.9g -> code 0x%02x, expected 0x%02x",
-                          cpu_isa_name(used), amax, row[i], divided[i], want);
+            ck_assert_msg(streamed[i] == want,
+                          "[%s] row_encode streamed, amax %g: y %.9g -> code 0x%02x, expected "
+                          "0x%02x",
+                          cpu_isa_name(used), amax, row[i], streamed[i], want);
+            ck_assert_msg(!kr->row_encode_div || (divided[i] == want && streamed_div[i] == want),
+                          "[%s] row_encode_div, amax %g: y %.9g -> codes 0x%02x / 0x%02x "
+                          "streamed, expected 0x%02x",
+                          cpu_isa_name(used), amax, row[i], divided[i], streamed_div[i], want);
             ck_assert_msg(codes[i] == want,
                           "[%s] %s amax %g: y %.9g (y / scale %.9g) -> code 0x%02x, expected "
                           "0x%02x",
@@ -424,6 +439,8 @@ static void check_near_boundaries(int level, fp8f_dtype fp8) {
     free(row);
     free(codes);
     free(divided);
+    free(streamed);
+    free(streamed_div);
     fp8f_ctx_destroy(ctx);
 }
 

@@ -165,6 +165,23 @@ START_TEST(larger_rows) {
 }
 END_TEST
 
+/* Outputs of 1 MiB of codes and more, which the CPU backend writes around
+ * the caches (non-temporal stores): with rows on 64-byte lines, and with
+ * rows that start off them (a padded stride). */
+START_TEST(streamed_rows) {
+    fp8f_ctx *ctx = tu_ctx_create();
+    for (int i = 0; i < 2; i++) {
+        nq_case nc = {.rows = 208, .h = 5120, .pad = i ? 3 : 0, .xt = FP8F_BF16,
+                      .wt = FP8F_BF16, .residual = 1, .fp8 = fp8_types[i], .eps = 1e-5f,
+                      .sigma = 3.0, .wlo = 0.2, .whi = 1.8, .seed = 750 + (uint64_t)i};
+        run_nq_case(ctx, &nc,
+                    i ? "rmsnorm_quant 208 x 5120, padded rows, fnuz"
+                      : "rmsnorm_quant 208 x 5120, fn");
+    }
+    fp8f_ctx_destroy(ctx);
+}
+END_TEST
+
 START_TEST(h_one_and_odd) {
     fp8f_ctx *ctx = tu_ctx_create();
     const int64_t hs[] = {1, 3, 5, 17, 63};
@@ -298,6 +315,7 @@ static Suite *norm_quant_suite(void) {
     TCase *tc = tu_tcase("dtypes");
     tcase_add_loop_test(tc, dtype_combinations, 0, 24);
     tcase_add_test(tc, larger_rows);
+    tcase_add_test(tc, streamed_rows);
     suite_add_tcase(s, tc);
     tc = tu_tcase("edges");
     tcase_add_test(tc, h_one_and_odd);

@@ -150,6 +150,22 @@ START_TEST(larger_rows) {
 }
 END_TEST
 
+/* Outputs of 1 MiB of codes and more, which the CPU backend writes around
+ * the caches (non-temporal stores), with rows on and off 64-byte lines;
+ * f32 rows are encoded in place, bf16 ones from a widened copy. */
+START_TEST(streamed_rows) {
+    fp8f_ctx *ctx = tu_ctx_create();
+    for (int i = 0; i < 2; i++) {
+        quant_case qc = {.rows = 160, .cols = 6656, .pad = i ? 5 : 0,
+                         .xt = i ? FP8F_F32 : FP8F_BF16, .fp8 = fp8_types[i], .sigma = 10.0,
+                         .seed = 310 + (uint64_t)i};
+        run_quant_case(ctx, &qc,
+                       i ? "quant 160 x 6656 f32, padded rows, fnuz" : "quant 160 x 6656 fn");
+    }
+    fp8f_ctx_destroy(ctx);
+}
+END_TEST
+
 /* Zero rows (+0 and -0), rows too small for the minimum scale, huge rows,
  * NaN and Inf rows; the others must be unaffected. */
 START_TEST(special_rows) {
@@ -286,6 +302,7 @@ static Suite *quant_suite(void) {
     TCase *tc = tu_tcase("dtypes");
     tcase_add_loop_test(tc, dtype_combinations, 0, 12);
     tcase_add_test(tc, larger_rows);
+    tcase_add_test(tc, streamed_rows);
     suite_add_tcase(s, tc);
     tc = tu_tcase("edges");
     tcase_add_test(tc, special_rows);

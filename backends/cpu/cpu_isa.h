@@ -82,15 +82,23 @@ struct cpu_kernels {
     /* y[c] = x[c] in f32 scratch (may be skipped by the caller for f32);
      * returns amax. y NULL: amax only (x is f32). */
     float (*row_amax)(const void *x, fp8f_dtype xt, float *y, int64_t n);
-    /* q[c] = encode_fp8(y[c] / scale). */
-    void (*row_encode)(const float *y, int64_t n, float scale, fp8f_dtype fp8, uint8_t *q);
+    /* q[c] = encode_fp8(y[c] / scale). stream != 0: q is not read again
+     * soon, so whole aligned 64-byte lines of it may be written around the
+     * caches (non-temporal stores, which store_fence orders); a hint that a
+     * kernel may ignore. */
+    void (*row_encode)(const float *y, int64_t n, float scale, fp8f_dtype fp8, uint8_t *q,
+                       int stream);
     /* The same codes by one true division per element, or NULL (use
      * row_encode). row_encode multiplies by 1 / scale and divides only the
      * blocks where that could change a code; the quotients of 16-bit inputs
      * land on fp8 ties so often (up to 40 % of 64-value blocks) that on a
      * CPU that divides fast (cpu_isa_divides_fast) dividing them all is
      * faster. */
-    void (*row_encode_div)(const float *y, int64_t n, float scale, fp8f_dtype fp8, uint8_t *q);
+    void (*row_encode_div)(const float *y, int64_t n, float scale, fp8f_dtype fp8, uint8_t *q,
+                           int stream);
+    /* Makes the streamed stores of the encodes above visible before any
+     * later store (sfence), or NULL: the table's encodes never stream. */
+    void (*store_fence)(void);
     /* out[c] = (h[c] * inv_rms) * w[c], rounded to ot. out may be h. */
     void (*row_norm_store)(const void *h, fp8f_dtype ht, const void *w, fp8f_dtype wt,
                            float inv_rms, void *out, fp8f_dtype ot, int64_t n);

@@ -15,9 +15,11 @@ float cpu_avx512_row_add_ss(const void *x, fp8f_dtype xt, void *r, fp8f_dtype rt
 float cpu_avx512_row_norm(const void *h, fp8f_dtype ht, const void *w, fp8f_dtype wt,
                           float inv_rms, float *y, int64_t n);
 float cpu_avx512_row_amax(const void *x, fp8f_dtype xt, float *y, int64_t n);
-void cpu_avx512_row_encode(const float *y, int64_t n, float scale, fp8f_dtype fp8, uint8_t *q);
+void cpu_avx512_row_encode(const float *y, int64_t n, float scale, fp8f_dtype fp8, uint8_t *q,
+                           int stream);
 void cpu_avx512_row_encode_div(const float *y, int64_t n, float scale, fp8f_dtype fp8,
-                               uint8_t *q);
+                               uint8_t *q, int stream);
+void cpu_avx512_store_fence(void);
 void cpu_avx512_row_norm_store(const void *h, fp8f_dtype ht, const void *w, fp8f_dtype wt,
                                float inv_rms, void *out, fp8f_dtype ot, int64_t n);
 

@@ -53,7 +53,7 @@ AVX512_INLINE void cvt64(const struct tabs *t, const uint8_t *p, __m512i *w0, __
 #define BF16_TABLE_ROWS_AND_PANELS                                                              \
     .name = "avx512", .row_add_ss = cpu_bf16_row_add_ss, .row_norm = cpu_avx512_row_norm,      \
     .row_amax = cpu_avx512_row_amax, .row_encode = cpu_avx512_row_encode,                      \
-    .row_encode_div = cpu_avx512_row_encode_div,                                               \
+    .row_encode_div = cpu_avx512_row_encode_div, .store_fence = cpu_avx512_store_fence,        \
     .row_norm_store = cpu_avx512_row_norm_store, .nr = BF16_NR,                                \
     .panel_bytes = cpu_bf16_panel_bytes, .pack_panel = cpu_bf16_pack_panel
 

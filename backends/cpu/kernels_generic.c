@@ -57,7 +57,9 @@ static float g_row_amax(const void *x, fp8f_dtype xt, float *y, int64_t n) {
     return amax;
 }
 
-static void g_row_encode(const float *y, int64_t n, float scale, fp8f_dtype fp8, uint8_t *q) {
+static void g_row_encode(const float *y, int64_t n, float scale, fp8f_dtype fp8, uint8_t *q,
+                         int stream) {
+    (void)stream; /* plain stores only */
     for (int64_t c = 0; c < n; c++)
         q[c] = cpu_encode_fp8_fast(fp8, y[c] / scale);
 }
