@@ -358,6 +358,19 @@ START_TEST(gemm_every_activation_code) {
 }
 END_TEST
 
+/* row[0..n) in even/odd order (cpu_isa.h: row_norm_bf16_eo) into eo. */
+static void to_even_odd(const float *row, int64_t n, float *eo) {
+    int64_t c = 0;
+    for (; c + 64 <= n; c += 64)
+        for (int half = 0; half < 64; half += 32)
+            for (int i = 0; i < 16; i++) {
+                eo[c + half + i] = row[c + half + 2 * i];
+                eo[c + half + 16 + i] = row[c + half + 2 * i + 1];
+            }
+    for (; c < n; c++)
+        eo[c] = row[c];
+}
+
 /* Quotients y / scale that land within a few f32 ulp of a rounding boundary
  * between two fp8 codes (every midpoint of each fp8 type, and the fp8
  * subnormal range), for scales that are not powers of two: each code must
@@ -366,7 +379,9 @@ END_TEST
  * dividing encode (row_encode_div, which the API uses only on CPUs that
  * divide fast) is called directly on the same rows, so every machine
  * tests it, and both encodes once more with the stream hint (the API
- * streams only outputs of 1 MiB and more) into a 64-byte aligned row. */
+ * streams only outputs of 1 MiB and more) into a 64-byte aligned row. A
+ * level with an even/odd encode (row_encode_eo) encodes the same values
+ * given in even/odd order. */
 static void check_near_boundaries(int level, fp8f_dtype fp8) {
     static const float amaxes[] = {1.0f, 3.14159274f, 0.0123456791f, 97.3000031f, 1.37e-6f,
                                    5.55e+12f};
@@ -377,7 +392,8 @@ static void check_near_boundaries(int level, fp8f_dtype fp8) {
     enum { ALIGNED_COLS = (MAXCOLS + 63) / 64 * 64 };
     uint8_t *codes = xmalloc(MAXCOLS), *divided = xmalloc(MAXCOLS);
     uint8_t *streamed = aligned_alloc(64, ALIGNED_COLS),
-            *streamed_div = aligned_alloc(64, ALIGNED_COLS);
+            *streamed_div = aligned_alloc(64, ALIGNED_COLS), *from_eo = xmalloc(MAXCOLS);
+    float *row_eo = xmalloc(sizeof(float) * MAXCOLS);
     ck_assert(streamed && streamed_div);
     for (size_t ai = 0; ai < sizeof amaxes / sizeof *amaxes; ai++) {
         const float amax = amaxes[ai];
@@ -418,12 +434,19 @@ static void check_near_boundaries(int level, fp8f_dtype fp8) {
         }
         if (kr->store_fence)
             kr->store_fence();
+        if (kr->row_encode_eo) {
+            to_even_odd(row, n, row_eo);
+            kr->row_encode_eo(row_eo, n, scale, fp8, from_eo, 0);
+        }
         for (int64_t i = 0; i < n; i++) {
             const uint8_t want = fp8f_encode_fp8(fp8, row[i] / scale);
             ck_assert_msg(streamed[i] == want,
                           "[%s] row_encode streamed, amax %g: y %.9g -> code 0x%02x, expected "
                           "0x%02x",
                           cpu_isa_name(used), amax, row[i], streamed[i], want);
+            ck_assert_msg(!kr->row_encode_eo || from_eo[i] == want,
+                          "[%s] row_encode_eo, amax %g: y %.9g -> code 0x%02x, expected 0x%02x",
+                          cpu_isa_name(used), amax, row[i], from_eo[i], want);
             ck_assert_msg(!kr->row_encode_div || (divided[i] == want && streamed_div[i] == want),
                           "[%s] row_encode_div, amax %g: y %.9g -> codes 0x%02x / 0x%02x "
                           "streamed, expected 0x%02x",
@@ -441,6 +464,8 @@ static void check_near_boundaries(int level, fp8f_dtype fp8) {
     free(divided);
     free(streamed);
     free(streamed_div);
+    free(from_eo);
+    free(row_eo);
     fp8f_ctx_destroy(ctx);
 }
 

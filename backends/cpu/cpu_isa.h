@@ -99,6 +99,17 @@ struct cpu_kernels {
     /* Makes the streamed stores of the encodes above visible before any
      * later store (sfence), or NULL: the table's encodes never stream. */
     void (*store_fence)(void);
+    /* Optional (NULL in tables without them), used together: row_norm for
+     * bf16 h and w with y in even/odd order, and row_encode of such a y.
+     * Even/odd order: each full 64-element block of the row holds its
+     * first 32 elements as their 16 even-indexed values then their 16 odd
+     * ones, and likewise its second 32; the elements after the last full
+     * block are in order. Reading 32 bf16 as one register saves the
+     * widening of each half (Zen 5, a 5120-element row in L1: see
+     * kernels_avx512bf16.c). */
+    float (*row_norm_bf16_eo)(const void *h, const void *w, float inv_rms, float *y, int64_t n);
+    void (*row_encode_eo)(const float *y, int64_t n, float scale, fp8f_dtype fp8, uint8_t *q,
+                          int stream);
     /* out[c] = (h[c] * inv_rms) * w[c], rounded to ot. out may be h. */
     void (*row_norm_store)(const void *h, fp8f_dtype ht, const void *w, fp8f_dtype wt,
                            float inv_rms, void *out, fp8f_dtype ot, int64_t n);

@@ -83,7 +83,8 @@ static int streams_codes(const struct cpu_kernels *kr, const fp8f_tensor *x) {
 /* One call's operands, shared by its rows. */
 struct row_job {
     const struct cpu_kernels *kr;
-    encode_fn encode; /* the quantizing ops: kr->row_encode or row_encode_div */
+    encode_fn encode; /* the quantizing ops: kr->row_encode, row_encode_div or row_encode_eo */
+    int even_odd;     /* norm by kr->row_norm_bf16_eo (and encode by row_encode_eo) */
     const fp8f_tensor *x, *weight;
     fp8f_tensor *residual, *out; /* out: rmsnorm only */
     fp8f_qtensor *q;             /* the quantizing ops */
@@ -195,7 +196,9 @@ static void rmsnorm_quant_row(const struct row_job *j, int64_t r, int thread) {
     fp8f_dtype ht;
     const float inv_rms = add_rms(j, r, &h, &ht);
     const float amax =
-        j->kr->row_norm(h, ht, j->weight->data, j->weight->dtype, inv_rms, y, j->x->cols);
+        j->even_odd
+            ? j->kr->row_norm_bf16_eo(h, j->weight->data, inv_rms, y, j->x->cols)
+            : j->kr->row_norm(h, ht, j->weight->data, j->weight->dtype, inv_rms, y, j->x->cols);
     encode_row(j, r, y, amax);
 }
 
@@ -218,8 +221,14 @@ fp8f_status cpu_rmsnorm_quant(struct fp8f_backend *be, const fp8f_tensor *x,
                               fp8f_tensor *residual, const fp8f_tensor *weight, float eps,
                               const float *scale_ub, fp8f_qtensor *out) {
     const int threads = row_threads(be, x->rows, x->cols);
-    struct row_job job = {.kr = cpu_kern(be),
-                          .encode = cpu_kern(be)->row_encode,
+    const struct cpu_kernels *kr = cpu_kern(be);
+    /* the row being normalized: the residual after the add, else x */
+    const fp8f_dtype ht = residual ? residual->dtype : x->dtype;
+    const int even_odd =
+        kr->row_norm_bf16_eo && ht == FP8F_BF16 && weight->dtype == FP8F_BF16;
+    struct row_job job = {.kr = kr,
+                          .encode = even_odd ? kr->row_encode_eo : kr->row_encode,
+                          .even_odd = even_odd,
                           .x = x,
                           .weight = weight,
                           .residual = residual,

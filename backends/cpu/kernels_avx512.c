@@ -124,66 +124,11 @@ float cpu_avx512_row_amax(const void *x, fp8f_dtype xt, float *y, int64_t n) {
     return _mm512_reduce_max_ps(amax);
 }
 
-/* 64 codes, one per 32-bit lane of a, b, d, e, stored in order at q. The
- * in-lane packs leave 128-bit lane l of the result holding codes 4 x 4 from
- * each vector's lane l; the permute puts them back in order. Codes are
- * 0..255: the saturating packs keep them. stream: a q on a line boundary is
- * written around the caches (a whole line, so no read for ownership). */
-AVX512_INLINE void store_codes64(uint8_t *q, __m512i a, __m512i b, __m512i d, __m512i e,
-                                 int stream) {
-    const __m512i order = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
-    const __m512i codes = _mm512_permutexvar_epi32(
-        order, _mm512_packus_epi16(_mm512_packus_epi32(a, b), _mm512_packus_epi32(d, e)));
-    if (stream && ((uintptr_t)q & 63) == 0)
-        _mm512_stream_si512((void *)q, codes);
-    else
-        _mm512_storeu_si512(q, codes);
-}
-
 void cpu_avx512_store_fence(void) { _mm_sfence(); }
-
-/* The codes of the 64 quotients y[0..64) / scale, each by a true division. */
-AVX512_INLINE void encode64_div(const float *y, __m512 s, int fnuz, uint8_t *q, int stream) {
-    store_codes64(q, encode16(_mm512_div_ps(_mm512_loadu_ps(y), s), fnuz),
-                  encode16(_mm512_div_ps(_mm512_loadu_ps(y + 16), s), fnuz),
-                  encode16(_mm512_div_ps(_mm512_loadu_ps(y + 32), s), fnuz),
-                  encode16(_mm512_div_ps(_mm512_loadu_ps(y + 48), s), fnuz), stream);
-}
-
-/* The tail of a row: elements [c, n), 16 at a time, divided. */
-AVX512_INLINE void encode_tail_div(const float *y, int64_t c, int64_t n, __m512 s, int fnuz,
-                                   uint8_t *q) {
-    for (; c < n; c += 16) {
-        const __mmask16 m = tail_mask16(n - c);
-        __m512i a = encode16(_mm512_div_ps(_mm512_maskz_loadu_ps(m, y + c), s), fnuz);
-        _mm512_mask_cvtepi32_storeu_epi8(q + c, m, a);
-    }
-}
 
 void cpu_avx512_row_encode(const float *y, int64_t n, float scale, fp8f_dtype fp8, uint8_t *q,
                            int stream) {
-    const __m512 s = _mm512_set1_ps(scale);
-    const int fnuz = fp8 == FP8F_E4M3FNUZ;
-    const __m512 recip = _mm512_set1_ps(1.0f / scale);
-    int64_t c = 0;
-    for (; c + 64 <= n; c += 64) {
-        /* from the reciprocal's products; where a lane needs the exact
-         * quotient, the 64 are divided */
-        __mmask16 ra, rb, rd, re;
-        __m512i a = encode16_reciprocal(_mm512_mul_ps(_mm512_loadu_ps(y + c), recip),
-                                          fnuz, &ra);
-        __m512i b = encode16_reciprocal(_mm512_mul_ps(_mm512_loadu_ps(y + c + 16), recip),
-                                          fnuz, &rb);
-        __m512i d = encode16_reciprocal(_mm512_mul_ps(_mm512_loadu_ps(y + c + 32), recip),
-                                          fnuz, &rd);
-        __m512i e = encode16_reciprocal(_mm512_mul_ps(_mm512_loadu_ps(y + c + 48), recip),
-                                          fnuz, &re);
-        if (__builtin_expect((ra | rb | rd | re) != 0, 0))
-            encode64_div(y + c, s, fnuz, q + c, stream);
-        else
-            store_codes64(q + c, a, b, d, e, stream);
-    }
-    encode_tail_div(y, c, n, s, fnuz, q);
+    encode_row_reciprocal(y, n, scale, fp8 == FP8F_E4M3FNUZ, q, stream, CODES_IN_ORDER);
 }
 
 void cpu_avx512_row_encode_div(const float *y, int64_t n, float scale, fp8f_dtype fp8,
@@ -192,7 +137,7 @@ void cpu_avx512_row_encode_div(const float *y, int64_t n, float scale, fp8f_dtyp
     const int fnuz = fp8 == FP8F_E4M3FNUZ;
     int64_t c = 0;
     for (; c + 64 <= n; c += 64)
-        encode64_div(y + c, s, fnuz, q + c, stream);
+        encode64_div(y + c, s, fnuz, q + c, stream, CODES_IN_ORDER);
     encode_tail_div(y, c, n, s, fnuz, q);
 }
 

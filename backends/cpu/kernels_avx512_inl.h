@@ -216,4 +216,91 @@ AVX512_INLINE void epilogue16(const struct cpu_gemm_args *g, int64_t row, int64_
     store16(g->out_dtype, orow, col, v, m);
 }
 
+/* ---- encode rows of y (f32) into fp8 codes ---- */
+
+/* Where the 64 codes of store_codes64 go. In order: y held elements
+ * c..c+63 as they are. Even/odd (kernels compiled with AVX512_VBMI only):
+ * y held each 32 elements as their 16 even ones, then their 16 odd ones
+ * (cpu_bf16_row_norm_eo), and the codes are interleaved back. */
+enum code_order { CODES_IN_ORDER = 0, CODES_EVEN_ODD = 1 };
+
+/* 64 codes, one per 32-bit lane of a, b, d, e, stored in element order at
+ * q. The in-lane packs leave 128-bit lane l of the result holding codes
+ * 4 x 4 from each vector's lane l (bytes 16 l + 4 v + i: lane element
+ * 4 l + i of vector v = a, b, d, e); one permute puts them in order. Codes
+ * are 0..255: the saturating packs keep them. stream: a q on a line
+ * boundary is written around the caches (a whole line, so no read for
+ * ownership). */
+AVX512_INLINE void store_codes64(uint8_t *q, __m512i a, __m512i b, __m512i d, __m512i e,
+                                 int stream, enum code_order order) {
+    const __m512i packed =
+        _mm512_packus_epi16(_mm512_packus_epi32(a, b), _mm512_packus_epi32(d, e));
+    __m512i codes;
+#ifdef __AVX512VBMI__
+    if (order == CODES_EVEN_ODD) {
+        /* element j of the 64: vector a (even j < 32), b (odd j < 32), d, e
+         * (the same from 32), lane element (j % 32) / 2 */
+        const __m512i even_odd = _mm512_set_epi8(
+            63, 59, 62, 58, 61, 57, 60, 56, 47, 43, 46, 42, 45, 41, 44, 40, 31, 27, 30, 26, 29, 25,
+            28, 24, 15, 11, 14, 10, 13, 9, 12, 8, 55, 51, 54, 50, 53, 49, 52, 48, 39, 35, 38, 34,
+            37, 33, 36, 32, 23, 19, 22, 18, 21, 17, 20, 16, 7, 3, 6, 2, 5, 1, 4, 0);
+        codes = _mm512_permutexvar_epi8(even_odd, packed);
+    } else
+#endif
+    {
+        (void)order;
+        const __m512i in_order =
+            _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+        codes = _mm512_permutexvar_epi32(in_order, packed);
+    }
+    if (stream && ((uintptr_t)q & 63) == 0)
+        _mm512_stream_si512((void *)q, codes);
+    else
+        _mm512_storeu_si512(q, codes);
+}
+
+/* The codes of the 64 quotients y[0..64) / scale, each by a true division. */
+AVX512_INLINE void encode64_div(const float *y, __m512 s, int fnuz, uint8_t *q, int stream,
+                                enum code_order order) {
+    store_codes64(q, encode16(_mm512_div_ps(_mm512_loadu_ps(y), s), fnuz),
+                  encode16(_mm512_div_ps(_mm512_loadu_ps(y + 16), s), fnuz),
+                  encode16(_mm512_div_ps(_mm512_loadu_ps(y + 32), s), fnuz),
+                  encode16(_mm512_div_ps(_mm512_loadu_ps(y + 48), s), fnuz), stream, order);
+}
+
+/* The tail of a row: elements [c, n) (in order), 16 at a time, divided. */
+AVX512_INLINE void encode_tail_div(const float *y, int64_t c, int64_t n, __m512 s, int fnuz,
+                                   uint8_t *q) {
+    for (; c < n; c += 16) {
+        const __mmask16 m = tail_mask16(n - c);
+        __m512i a = encode16(_mm512_div_ps(_mm512_maskz_loadu_ps(m, y + c), s), fnuz);
+        _mm512_mask_cvtepi32_storeu_epi8(q + c, m, a);
+    }
+}
+
+/* q[c] = encode(y[c] / scale) for a row whose full 64-element blocks are in
+ * `order` (its tail in order), from the reciprocal's products; a block
+ * where a lane needs the exact quotient is divided. */
+AVX512_INLINE void encode_row_reciprocal(const float *y, int64_t n, float scale, int fnuz,
+                                         uint8_t *q, int stream, enum code_order order) {
+    const __m512 s = _mm512_set1_ps(scale);
+    const __m512 recip = _mm512_set1_ps(1.0f / scale);
+    int64_t c = 0;
+    for (; c + 64 <= n; c += 64) {
+        __mmask16 ra, rb, rd, re;
+        __m512i a = encode16_reciprocal(_mm512_mul_ps(_mm512_loadu_ps(y + c), recip), fnuz, &ra);
+        __m512i b =
+            encode16_reciprocal(_mm512_mul_ps(_mm512_loadu_ps(y + c + 16), recip), fnuz, &rb);
+        __m512i d =
+            encode16_reciprocal(_mm512_mul_ps(_mm512_loadu_ps(y + c + 32), recip), fnuz, &rd);
+        __m512i e =
+            encode16_reciprocal(_mm512_mul_ps(_mm512_loadu_ps(y + c + 48), recip), fnuz, &re);
+        if (__builtin_expect((ra | rb | rd | re) != 0, 0))
+            encode64_div(y + c, s, fnuz, q + c, stream, order);
+        else
+            store_codes64(q + c, a, b, d, e, stream, order);
+    }
+    encode_tail_div(y, c, n, s, fnuz, q);
+}
+
 #endif

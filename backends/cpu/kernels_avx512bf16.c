@@ -70,6 +70,47 @@ float cpu_bf16_row_add_ss(const void *x, fp8f_dtype xt, void *r, fp8f_dtype rt, 
     return fold16_ps(acc);
 }
 
+/* y = (h * inv_rms) * w for bf16 h and w, in even/odd order (cpu_isa.h):
+ * 32 elements of each read as one register, the even ones shifted up and
+ * the odd ones masked (bf16_even/odd), rather than widened 16 at a time.
+ * The same products as cpu_avx512_row_norm, so the same amax; the encode
+ * (cpu_bf16_row_encode_eo) interleaves the codes back with its permute
+ * (a vpermb where the in-order encode has a vpermd: the same time). Zen 5,
+ * a 5120-element row in L1: 191-195 -> 150-165 ns. */
+float cpu_bf16_row_norm_eo(const void *h, const void *w, float inv_rms, float *y, int64_t n) {
+    const uint16_t *hs = (const uint16_t *)h, *ws = (const uint16_t *)w;
+    const __m512 inv = _mm512_set1_ps(inv_rms);
+    const __m512i absmask = _mm512_set1_epi32(0x7fffffff);
+    __m512 amax = _mm512_setzero_ps();
+    int64_t c = 0;
+    /* whole 64-element blocks only, as the encode reads them */
+    for (int64_t end = n & ~(int64_t)63; c < end; c += 32) {
+        const __m512i hv = _mm512_loadu_si512(hs + c), wv = _mm512_loadu_si512(ws + c);
+        const __m512 ye = _mm512_mul_ps(_mm512_mul_ps(bf16_even(hv), inv), bf16_even(wv));
+        const __m512 yo = _mm512_mul_ps(_mm512_mul_ps(bf16_odd(hv), inv), bf16_odd(wv));
+        _mm512_storeu_ps(y + c, ye);
+        _mm512_storeu_ps(y + c + 16, yo);
+        /* vmaxps returns its second operand where either is NaN: NaN
+         * lanes keep amax */
+        amax = _mm512_max_ps(_mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(ye), absmask)),
+                             amax);
+        amax = _mm512_max_ps(_mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(yo), absmask)),
+                             amax);
+    }
+    float m = _mm512_reduce_max_ps(amax);
+    if (c < n) { /* the tail, in order */
+        const float t = cpu_avx512_row_norm(hs + c, FP8F_BF16, ws + c, FP8F_BF16, inv_rms, y + c,
+                                            n - c);
+        m = t > m ? t : m;
+    }
+    return m;
+}
+
+void cpu_bf16_row_encode_eo(const float *y, int64_t n, float scale, fp8f_dtype fp8, uint8_t *q,
+                            int stream) {
+    encode_row_reciprocal(y, n, scale, fp8 == FP8F_E4M3FNUZ, q, stream, CODES_EVEN_ODD);
+}
+
 /* ---- GEMM ---- */
 
 size_t cpu_bf16_panel_bytes(int64_t k) { return (size_t)kpairs(k) * 64; }
