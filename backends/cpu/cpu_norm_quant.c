@@ -66,13 +66,13 @@ typedef void (*encode_fn)(const float *y, int64_t n, float scale, fp8f_dtype fp8
  * does not stay in a core's L2 for the GEMM anyway, and a plain store first
  * reads each line it fills: 5 of every 40 bytes that add+norm+quant moves.
  * Measured on the EPYC (Zen 5), H = 5120, 2 threads, medians of paired
- * alternations (a noisy machine: single pairs vary +-15 %): streamed
- * against plain stores in one binary, add+norm+quant M = 256 / 512 / 1024 /
- * 4096 1.13x / 1.12x / 1.08x / 1.10x as fast; this build against the one
- * before, M = 256 / 1024 / 4096 1.12x / 0.99x / 1.05x, and quant 1.13x /
- * 1.09x / 1.09x. M = 64 (0.96x streamed) stays plain: in an engine its
- * codes are read by the GEMM right away, from cache. A fence per chunk of
- * 256 codes instead of per row made it 2x slower. */
+ * alternations (a noisy machine: single pairs vary +-15 %), streamed
+ * against plain stores: add+norm+quant M = 256 / 512 / 1024 / 4096 1.13x /
+ * 1.12x / 1.08x / 1.10x as fast on a busy morning, M = 1024 / 4096 1.03x /
+ * 1.02x on a quieter one; quant M = 256 / 1024 / 4096 1.13x / 1.09-1.14x /
+ * 1.08-1.09x. M = 64 (0.96x streamed) stays plain: in an engine its codes
+ * are read by the GEMM right away, from cache. A fence per chunk of 256
+ * codes instead of per row made it 2x slower. */
 #define STREAM_MIN_BYTES (1 << 20)
 
 /* Whether the codes of x's rows are written with the stream hint. */
