@@ -142,7 +142,7 @@ static void prefetch_l2(const char *p, size_t from, size_t to) {
  * Why: the encode works on the row already in cache and is bound by
  * arithmetic, so the memory would idle while it runs. Prefetched a slice per
  * chunk, the next row's first pass finds its inputs in L2; one burst of
- * prefetches between the passes was slower (README, Performance). Measured
+ * prefetches between the passes was slower (backends/cpu/NOTES.md). Measured
  * on the EPYC, H = 5120, the same binary with and without: quant M = 1024
  * 577-591 -> 428-452 us and M = 4096 2228-2372 -> 1731-1832 us (three
  * alternations; 1.25x / 1.12x as the median of seven paired ones on a
