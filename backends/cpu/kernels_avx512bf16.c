@@ -90,12 +90,11 @@ float cpu_bf16_row_norm_eo(const void *h, const void *w, float inv_rms, float *y
         const __m512 yo = _mm512_mul_ps(_mm512_mul_ps(bf16_odd(hv), inv), bf16_odd(wv));
         _mm512_storeu_ps(y + c, ye);
         _mm512_storeu_ps(y + c + 16, yo);
+        const __m512 ae = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(ye), absmask));
+        const __m512 ao = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(yo), absmask));
         /* vmaxps returns its second operand where either is NaN: NaN
          * lanes keep amax */
-        amax = _mm512_max_ps(_mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(ye), absmask)),
-                             amax);
-        amax = _mm512_max_ps(_mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(yo), absmask)),
-                             amax);
+        amax = _mm512_max_ps(ao, _mm512_max_ps(ae, amax));
     }
     float m = _mm512_reduce_max_ps(amax);
     if (c < n) { /* the tail, in order */
