@@ -42,7 +42,7 @@ float cpu_avx512_row_add_ss(const void *x, fp8f_dtype xt, void *r, fp8f_dtype rt
             const __m512i xv = _mm512_loadu_si512(xs + c), rv = _mm512_loadu_si512(rs + c);
             const __m512i he = bf16_round_high(_mm512_add_ps(bf16_even(xv), bf16_even(rv)));
             const __m512i ho = bf16_round_high(_mm512_add_ps(bf16_odd(xv), bf16_odd(rv)));
-            _mm512_storeu_si512(rs + c, _mm512_or_si512(ho, _mm512_srli_epi32(he, 16)));
+            _mm512_storeu_si512(rs + c, bf16_interleave_high(he, ho));
             acc = squares_even_odd(acc, _mm512_castsi512_ps(he), _mm512_castsi512_ps(ho));
         }
         acc = squares_canonical(acc);

@@ -61,6 +61,13 @@ AVX512_INLINE __m512i bf16_round_high(__m512 v) {
     return _mm512_and_si512(bf16_rounded(v), _mm512_set1_epi32((int)0xffff0000u));
 }
 
+/* 32 bf16 in element order from the even and odd elements rounded into
+ * the high halves of their lanes (bf16_round_high): each lane of the
+ * result is the odd one's high half and the even one's shifted down. */
+AVX512_INLINE __m512i bf16_interleave_high(__m512i even_high, __m512i odd_high) {
+    return _mm512_or_si512(odd_high, _mm512_srli_epi32(even_high, 16));
+}
+
 /* v rounded to dtype t, as an f32 again (fp8f_round_to). */
 AVX512_INLINE __m512 round16(fp8f_dtype t, __m512 v) {
     switch (t) {

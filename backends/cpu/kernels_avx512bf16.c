@@ -36,7 +36,7 @@ static inline __m512i round_to_bf16x32(__m512 even, __m512 odd) {
     if (__builtin_expect(!_kortestz_mask16_u8(_mm512_fpclass_ps_mask(even, 0x20),
                                               _mm512_fpclass_ps_mask(odd, 0x20)),
                          0))
-        return _mm512_or_si512(_mm512_slli_epi32(bf16_bits(odd), 16), bf16_bits(even));
+        return bf16_interleave_high(bf16_round_high(even), bf16_round_high(odd));
     return _mm512_permutexvar_epi16(interleave, (__m512i)_mm512_cvtne2ps_pbh(odd, even));
 }
 
