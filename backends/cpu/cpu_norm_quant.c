@@ -233,11 +233,11 @@ fp8f_status cpu_rmsnorm_quant(struct fp8f_backend *be, const fp8f_tensor *x,
                           .weight = weight,
                           .residual = residual,
                           .q = out,
+                          .stream = streams_codes(kr, x),
                           .eps = eps,
                           .scale_ub = scale_ub};
     if (!(job.ys = (char *)row_scratch(be, threads, x->cols, &job.ystride)))
         return fp8f_backend_fail(be, FP8F_E_NOMEM, "out of memory for norm scratch");
-    job.stream = streams_codes(job.kr, x);
     run_rows(&job, rmsnorm_quant_row, x->rows, threads);
     return FP8F_OK;
 }
@@ -259,14 +259,17 @@ static encode_fn quant_encoder(const struct cpu_kernels *kr, fp8f_dtype xt) {
 fp8f_status cpu_quant_per_token(struct fp8f_backend *be, const fp8f_tensor *x,
                                 const float *scale_ub, fp8f_qtensor *out) {
     const int threads = row_threads(be, x->rows, x->cols);
-    struct row_job job = {
-        .kr = cpu_kern(be), .encode = quant_encoder(cpu_kern(be), x->dtype), .x = x, .q = out,
-        .scale_ub = scale_ub};
+    const struct cpu_kernels *kr = cpu_kern(be);
+    struct row_job job = {.kr = kr,
+                          .encode = quant_encoder(kr, x->dtype),
+                          .x = x,
+                          .q = out,
+                          .stream = streams_codes(kr, x),
+                          .scale_ub = scale_ub};
     /* f32 rows are encoded where they are; others are widened first */
     if (x->dtype != FP8F_F32 &&
         !(job.ys = (char *)row_scratch(be, threads, x->cols, &job.ystride)))
         return fp8f_backend_fail(be, FP8F_E_NOMEM, "out of memory for quant scratch");
-    job.stream = streams_codes(job.kr, x);
     run_rows(&job, quant_row, x->rows, threads);
     return FP8F_OK;
 }
