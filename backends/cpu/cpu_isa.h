@@ -53,6 +53,22 @@ int cpu_isa_divides_fast(void);
 
 /* ---- GEMM geometry shared by framework and kernels ---- */
 
+/* The decode kernels (few rows, the weight read once from memory) prefetch
+ * the weight this far ahead of their reads. The hardware prefetcher alone
+ * left them waiting on DRAM: EPYC Zen 5, 2 threads, 6144 x 5120 (31 MB),
+ * M = 8 took half the time with it in the avx512bf16, avx512 and avx2
+ * tables (see backends/cpu/NOTES.md). 8 KB did as well in the f32 tables,
+ * 4-12 KB worse in avx512bf16, whose loop reads the weight fastest. */
+#define CPU_DECODE_PREFETCH_BYTES (16 * 1024)
+
+/* Prefetch (for reading, into L1) the line CPU_DECODE_PREFETCH_BYTES past
+ * p. Past the end of a thread's panels it touches another thread's or
+ * unmapped memory: prefetches never fault. Always inlined: GCC may drop
+ * calls to a function whose only effect is a prefetch. */
+static inline __attribute__((always_inline)) void cpu_prefetch_ahead(const void *p) {
+    __builtin_prefetch((const void *)((uintptr_t)p + CPU_DECODE_PREFETCH_BYTES), 0, 3);
+}
+
 /* Arguments of one GEMM block: out[m0..m1) x panels [p0, p1). */
 struct cpu_gemm_args {
     const void *a;      /* activation in the kernel's format (prep_a) */

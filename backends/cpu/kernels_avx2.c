@@ -569,6 +569,8 @@ INL void micro(const struct cpu_gemm_args *g, int64_t m0, int mr, const uint8_t 
         _Pragma("GCC unroll 16")
         for (int j = 0; j < np; j++) {
             const uint8_t *c = wp + j * pb + kk * NR;
+            if (kk % 4 == 0) /* one line holds 4 k */
+                cpu_prefetch_ahead(c);
             const __m256 w0 = decode8_at(c), w1 = decode8_at(c + 8);
             _Pragma("GCC unroll 16")
             for (int i = 0; i < MR; i++)

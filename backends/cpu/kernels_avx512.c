@@ -195,6 +195,8 @@ AVX512_INLINE void micro(const struct cpu_gemm_args *g, int64_t m0, int mr, cons
         a[i] = (const float *)g->a + (size_t)(m0 + (i < mr ? i : 0)) * astr;
     }
     for (int64_t kk = 0; kk < g->k; kk++) {
+        if (kk % 2 == 0) /* one line holds 2 k */
+            cpu_prefetch_ahead(wp + kk * NR);
         const __m512 w0 = decode16(_mm_loadu_si128((const __m128i *)(wp + kk * NR)));
         const __m512 w1 = decode16(_mm_loadu_si128((const __m128i *)(wp + kk * NR + 16)));
         _Pragma("GCC unroll 16")

@@ -195,15 +195,6 @@ size_t cpu_bf16_scratch_bytes(int64_t k) {
 
 #define DP(acc, a, w) (acc) = _mm512_dpbf16_ps((acc), (__m512bh)(a), (__m512bh)(w))
 
-/* How far ahead of its reads the decode prefetches the weight: 16 KB (256
- * k pairs). The hardware prefetcher alone left the loop waiting on memory
- * once the weight came from DRAM: EPYC Zen 5, 2 threads, a 31 MB weight,
- * cycles per k pair at M = 1 / 4 / 8 went 7.5 / 12.9 / 23 -> 4.0 / 5.2 / 9.2
- * (4, 8 and 12 KB ahead were slower; from L3 it made no difference). Past
- * a thread's last panel the prefetch touches the next one's, or nothing:
- * prefetches never fault. */
-#define DECODE_PREFETCH (16 * 1024)
-
 /* Decode: rows [m0, m0 + mr), one panel, the weight streamed from memory.
  * Up to 5 rows, two accumulator sets (U) hide the vdpbf16ps latency; from 6
  * rows one set has enough chains, and two would not fit the 32 registers
@@ -228,8 +219,7 @@ AVX512_INLINE void decode_panel(const struct cpu_gemm_args *g, const struct tabs
         _Pragma("GCC unroll 16")
         for (int u = 0; u < U; u++) {
             __m512i w0, w1;
-            _mm_prefetch((const char *)((uintptr_t)(wp + (pp + u) * 64) + DECODE_PREFETCH),
-                         _MM_HINT_T0);
+            cpu_prefetch_ahead(wp + (pp + u) * 64);
             cvt64(t, wp + (pp + u) * 64, &w0, &w1);
             _Pragma("GCC unroll 16")
             for (int i = 0; i < MR; i++)
