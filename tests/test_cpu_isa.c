@@ -286,10 +286,10 @@ START_TEST(gemm_levels) {
         return;
     tu_rng rng;
     tu_rng_seed(&rng, 777 + (uint64_t)_i);
-    /* every decode row count (1..8: each has its own unrolled kernel), then
-     * the blocked sizes; the last: two row blocks of the framework
-     * (CPU_GEMM_MC rows and a few) */
-    static const int64_t ms[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 33, CPU_GEMM_MC + 88};
+    /* every decode row count (1..8: each has its own unrolled kernel), row
+     * groups of the decode (9, 17, 32), then the blocked sizes; the last:
+     * two row blocks of the framework (CPU_GEMM_MC rows and a few) */
+    static const int64_t ms[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 17, 32, 33, CPU_GEMM_MC + 88};
     static const int64_t ns[] = {1, 31, 32, 67};
     static const int64_t ks[] = {1, 2, 31, 64, 515};
     int idx = 0;

@@ -4,8 +4,8 @@
  * top of the AVX-512 flags. The panel layout and the fp8 -> bf16
  * conversion are in kernels_bf16.h (the AMX table shares them).
  *
- * Decode (M <= 8): the weight streams from memory once, converted in
- * registers. Larger M: per pair of panels, blocks of k pairs are converted
+ * Decode (M <= 32): the weight streams from memory once, converted in
+ * registers, for groups of up to 8 rows. Larger M: per pair of panels, blocks of k pairs are converted
  * into a 32 KB bf16 buffer (L1) and reused by every 6-row x 64-channel
  * micro-kernel (one panel left over: 8 rows x 32 channels), while the next
  * block's codes are prefetched into L2; partial sums between blocks live
@@ -194,6 +194,16 @@ size_t cpu_bf16_scratch_bytes(int64_t k) {
 }
 
 #define DP(acc, a, w) (acc) = _mm512_dpbf16_ps((acc), (__m512bh)(a), (__m512bh)(w))
+
+/* Blocks of up to this many rows take the decode kernel, in groups of up
+ * to MR rows per panel: the first group streams the panel from memory, the
+ * others find it in L2 (160 KB at K = 5120). Converting it once per group
+ * still beats the blocked path's conversion into memory and its partial
+ * sums there up to about 32 rows: EPYC Zen 5, 2 threads, 6144 x 5120,
+ * cycles per k pair and panel at M = 9 / 16 / 24 / 32 / 64, blocked 18 /
+ * 26 / 34-35 / 41-44 / 76-80, decode groups 13 / 18-19 / 27-30 / 36-37 /
+ * 74-87 (and at K = 12288 alike). */
+#define DECODE_ROWS (4 * MR)
 
 /* Decode: rows [m0, m0 + mr), one panel, the weight streamed from memory.
  * Up to 5 rows, two accumulator sets (U) hide the vdpbf16ps latency; from 6
@@ -406,14 +416,18 @@ AVX512_INLINE void blocked_panels(const struct cpu_gemm_args *g, const struct ta
 void cpu_bf16_gemm_block(const struct cpu_gemm_args *g, int64_t m0, int64_t m1, int64_t p0,
                          int64_t p1, void *scratch) {
     const struct tabs t = make_tabs(g->fp8);
-    if (m1 - m0 <= MR) {
+    if (m1 - m0 <= DECODE_ROWS) {
         const size_t pb = cpu_bf16_panel_bytes(g->k);
-        const int r = (int)(m1 - m0);
+        const int64_t rows = m1 - m0, groups = (rows + MR - 1) / MR;
         for (int64_t p = p0; p < p1; p++) {
             const uint8_t *wp = g->w + (size_t)p * pb;
-#define DEC(R) decode_panel(g, &t, m0, R, wp, p * NR)
-            CASES(DEC)
+            for (int64_t b = 0; b < groups; b++) {
+                const int64_t i = m0 + rows * b / groups;
+                const int r = (int)(m0 + rows * (b + 1) / groups - i);
+#define DEC(R) decode_panel(g, &t, i, R, wp, p * NR)
+                CASES(DEC)
 #undef DEC
+            }
         }
         return;
     }
@@ -429,7 +443,7 @@ void cpu_bf16_gemm_block(const struct cpu_gemm_args *g, int64_t m0, int64_t m1, 
 const struct cpu_kernels cpu_kernels_avx512bf16 = {
     BF16_TABLE_ROWS_AND_PANELS,
     .gemm_name = "avx512bf16 vdpbf16ps (fp8->bf16 by vpermi2b in registers, 32-channel panels; "
-                 "decode M<=8 streams the weight once)",
+                 "decode M<=32 streams the weight once)",
     .a_row_bytes = cpu_bf16_a_row_bytes,
     .prep_a = cpu_bf16_prep_a,
     .scratch_bytes = cpu_bf16_scratch_bytes,
