@@ -7,13 +7,15 @@
  *
  * Everything but the blocked GEMM is the AVX-512 BF16 table's: the rows,
  * the weight panels, the activation's bf16 pairs (rows one line longer)
- * and the one-token path (M = 1 streams the weight once through
- * vdpbf16ps; from M = 2 the tiles are as fast or faster, since a tile's
- * time scales with its rows and Intel cores issue one vdpbf16ps a cycle:
- * M = 8 2.3-3.4 ms against 3.7-5.1 ms on a 2-thread Xeon, N = 6144,
- * K = 5120). Larger M: per group of PANEL_GROUP panels (32 channels
- * each), blocks of up to 256 k pairs of each panel are converted into a
- * 32 KB bf16 buffer, whose rows are the B tiles' rows as they are (one k
+ * and the decode of up to DECODE_MAX_ROWS rows (the weight streamed once
+ * through vdpbf16ps). Above that the tiles win: a tile step's time does
+ * not grow with its rows, while Intel cores issue one vdpbf16ps a cycle.
+ * On a 2-thread Xeon, N = 6144, K = 5120, four alternations, tiles /
+ * decode: M = 2 2.57-2.88 / 1.33-2.40 ms, M = 3 2.76-3.02 / 1.70-3.28 ms
+ * (1.4-1.6x in three of them), M = 4 2.48-2.85 / 2.24-3.94 ms (slower in
+ * three); M = 8 2.37-2.90 / 4.00-5.35 ms in an earlier run. Larger M:
+ * per group of PANEL_GROUP panels (32 channels each), blocks of up to 256
+ * k pairs of each panel are converted into a 32 KB bf16 buffer, whose rows are the B tiles' rows as they are (one k
  * pair, 16 channels as bf16 pairs); then for every 32 rows and each panel
  * of the group, 16 k pairs at a time, two A tiles (16 rows x 16 k pairs of
  * the activation) times two B tiles (16 k pairs x 16 channels) accumulate
@@ -206,9 +208,11 @@ static size_t amx_scratch_bytes(int64_t k) {
     return own > decode ? own : decode;
 }
 
+#define DECODE_MAX_ROWS 3
+
 static void amx_gemm_block(const struct cpu_gemm_args *g, int64_t m0, int64_t m1, int64_t p0,
                            int64_t p1, void *scratch) {
-    if (m1 - m0 == 1)
+    if (m1 - m0 <= DECODE_MAX_ROWS)
         cpu_bf16_gemm_block(g, m0, m1, p0, p1, scratch);
     else
         blocked_amx(g, m0, m1, p0, p1, scratch);
@@ -217,7 +221,7 @@ static void amx_gemm_block(const struct cpu_gemm_args *g, int64_t m0, int64_t m1
 const struct cpu_kernels cpu_kernels_amx = {
     BF16_TABLE_ROWS_AND_PANELS,
     .gemm_name = "amx-bf16 tdpbf16ps (32 rows x 32 channels a tile step; fp8->bf16 by vpermi2b "
-                 "into 32 KB blocks; M=1 as avx512bf16)",
+                 "into 32 KB blocks; M<=3 as avx512bf16)",
     .a_row_bytes = amx_a_row_bytes,
     .prep_a = amx_prep_a,
     .scratch_bytes = amx_scratch_bytes,
