@@ -15,8 +15,9 @@
  * (1.4-1.6x in three of them), M = 4 2.48-2.85 / 2.24-3.94 ms (slower in
  * three); M = 8 2.37-2.90 / 4.00-5.35 ms in an earlier run. Larger M:
  * per group of PANEL_GROUP panels (32 channels each), blocks of up to 256
- * k pairs of each panel are converted into a 32 KB bf16 buffer, whose rows are the B tiles' rows as they are (one k
- * pair, 16 channels as bf16 pairs); then for every 32 rows and each panel
+ * k pairs of each panel are converted into a 32 KB bf16 buffer, whose
+ * rows are the B tiles' rows as they are (one k pair, 16 channels as bf16
+ * pairs); then for every 32 rows and each panel
  * of the group, 16 k pairs at a time, two A tiles (16 rows x 16 k pairs of
  * the activation) times two B tiles (16 k pairs x 16 channels) accumulate
  * into four f32 C tiles with tdpbf16ps. Partial sums between blocks, and
