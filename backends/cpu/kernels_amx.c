@@ -17,9 +17,9 @@
  * per group of PANEL_GROUP panels (32 channels each), blocks of up to 256
  * k pairs of each panel are converted into a 32 KB bf16 buffer, whose
  * rows are the B tiles' rows as they are (one k pair, 16 channels as bf16
- * pairs); then for every 32 rows and each panel
- * of the group, 16 k pairs at a time, two A tiles (16 rows x 16 k pairs of
- * the activation) times two B tiles (16 k pairs x 16 channels) accumulate
+ * pairs); then for every 32 rows and each panel of the group, 16 k pairs
+ * at a time, two A tiles (16 rows x 16 k pairs of the activation) times
+ * two B tiles (16 k pairs x 16 channels) accumulate
  * into four f32 C tiles with tdpbf16ps. Partial sums between blocks, and
  * the rows for the epilogue, go through per-thread f32 buffers (32 floats
  * a row and panel).
