@@ -19,10 +19,10 @@
  * rows are the B tiles' rows as they are (one k pair, 16 channels as bf16
  * pairs); then for every 32 rows and each panel of the group, 16 k pairs
  * at a time, two A tiles (16 rows x 16 k pairs of the activation) times
- * two B tiles (16 k pairs x 16 channels) accumulate
- * into four f32 C tiles with tdpbf16ps. Partial sums between blocks, and
- * the rows for the epilogue, go through per-thread f32 buffers (32 floats
- * a row and panel).
+ * two B tiles (16 k pairs x 16 channels) accumulate into four f32 C tiles
+ * with tdpbf16ps. Partial sums between blocks, and the rows for the
+ * epilogue, go through per-thread f32 buffers (32 floats a row and
+ * panel).
  *
  * Numerics: every product of two fp8 values is exact in f32, and tdpbf16ps
  * adds them in f32 (round to nearest even); the order differs from the

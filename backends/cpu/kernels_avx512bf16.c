@@ -7,10 +7,9 @@
  * Decode (M <= 32): the weight streams from memory once, converted in
  * registers, for groups of up to 8 rows. Larger M: per pair of panels,
  * blocks of k pairs are converted into a 32 KB bf16 buffer (L1) and
- * reused by every 6-row x 64-channel
- * micro-kernel (one panel left over: 8 rows x 32 channels), while the next
- * block's codes are prefetched into L2; partial sums between blocks live
- * in a per-thread f32 buffer.
+ * reused by every 6-row x 64-channel micro-kernel (one panel left over:
+ * 8 rows x 32 channels), while the next block's codes are prefetched into
+ * L2; partial sums between blocks live in a per-thread f32 buffer.
  */
 #include "kernels_bf16.h"
 
