@@ -150,6 +150,10 @@ struct cpu_kernels {
                        int64_t p1, void *scratch);
 };
 
+/* The 256 values of fp8 type `fp8` (e4m3fn or e4m3fnuz) as f32, by code:
+ * decoded once per process (thread-safe), for the kernels' tables. */
+const float *cpu_fp8_values(fp8f_dtype fp8);
+
 /* Activation rows per gemm_block call at most: a block of them stays in
  * cache while the weight streams past (a kernel may size its scratch by
  * it). 512 rather than 256: at M = 512 the weight is read and converted

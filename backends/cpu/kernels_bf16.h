@@ -28,8 +28,9 @@ struct tabs {
 
 static inline struct tabs make_tabs(fp8f_dtype fp8) {
     uint8_t lo[128], hi[128];
+    const float *value = cpu_fp8_values(fp8);
     for (int c = 0; c < 128; c++) {
-        uint32_t b = fp8f_f32_bits(fp8f_decode_fp8(fp8, (uint8_t)c)) >> 16;
+        uint32_t b = fp8f_f32_bits(value[c]) >> 16;
         lo[c] = (uint8_t)b;
         hi[c] = (uint8_t)(b >> 8);
     }

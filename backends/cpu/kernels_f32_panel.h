@@ -7,6 +7,7 @@
 #ifndef FP8F_KERNELS_F32_PANEL_H
 #define FP8F_KERNELS_F32_PANEL_H
 
+#include "cpu_isa.h"
 #include "fp8_codec.h"
 
 /* Panel p holds channels [n0, n0 + nr): dst[kk * nr + j] = q[n0 + j][kk],
@@ -27,8 +28,9 @@ static inline void f32_prep_a(const uint8_t *codes, int64_t lda, int64_t m, int6
                               fp8f_dtype fp8, void *dst) {
     float table[256];
     const float pre = fp8 == FP8F_E4M3FNUZ ? 0x1p103f : 0x1p104f;
+    const float *value = cpu_fp8_values(fp8);
     for (int c = 0; c < 256; c++)
-        table[c] = fp8f_decode_fp8(fp8, (uint8_t)c) * pre;
+        table[c] = value[c] * pre;
     const size_t stride = f32_a_row_bytes(k) / 4;
     for (int64_t i = 0; i < m; i++) {
         const uint8_t *src = codes + (size_t)i * (size_t)lda;
