@@ -29,6 +29,12 @@ static int cmp_d(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+/* The median of v[0..n) (sorts v). */
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_d);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
 int bench_peers_threads(void) {
 #ifdef _OPENMP
     return omp_get_max_threads();
@@ -70,8 +76,7 @@ static void time_peer(peer_fn fn, void *arg, int reps, struct peer_result *r) {
         fn(arg, i);
         t[i] = (now_s() - t0) * 1e6;
     }
-    qsort(t, (size_t)reps, sizeof *t, cmp_d);
-    r->med_us = reps % 2 ? t[reps / 2] : 0.5 * (t[reps / 2 - 1] + t[reps / 2]);
+    r->med_us = median(t, reps); /* sorts t */
     r->p10_us = t[(int)(0.1 * (reps - 1))];
     r->p90_us = t[(int)(0.9 * (reps - 1) + 0.5)];
     r->reps = reps;
@@ -104,32 +109,85 @@ static void copy_call(void *p, int iter) {
     }
 }
 
-/* A copy that reads `bytes`/2 and writes `bytes`/2, over rotating buffers
- * (>= 192 MB in all where they are small, as the bench does). */
-static int peer_memcpy(double bytes, int reps, struct peer_result *r) {
-    struct copy_arg c = {0};
-    c.bytes = (size_t)(bytes / 2);
-    if (c.bytes < 64)
-        c.bytes = 64;
-    c.threads = bench_peers_threads();
-    c.nsets = (int)((192u << 20) / (2 * c.bytes));
-    c.nsets = c.nsets < 1 ? 1 : c.nsets > 32 ? 32 : c.nsets;
-    for (int i = 0; i < c.nsets; i++) {
-        c.src[i] = aligned_alloc(64, (c.bytes + 63) & ~(size_t)63);
-        c.dst[i] = aligned_alloc(64, (c.bytes + 63) & ~(size_t)63);
-        if (!c.src[i] || !c.dst[i])
-            return 0;
-        memset(c.src[i], i + 1, c.bytes);
-        memset(c.dst[i], 0, c.bytes);
+static void copy_free(struct copy_arg *c) {
+    for (int i = 0; i < c->nsets; i++) {
+        free(c->src[i]);
+        free(c->dst[i]);
     }
+}
+
+/* A copy that reads `bytes`/2 and writes `bytes`/2, over rotating buffers
+ * (>= 192 MB in all where they are small, as the bench does); 0 when out
+ * of memory (then nothing is held). */
+static int copy_setup(double bytes, struct copy_arg *c) {
+    memset(c, 0, sizeof *c);
+    c->bytes = (size_t)(bytes / 2);
+    if (c->bytes < 64)
+        c->bytes = 64;
+    c->threads = bench_peers_threads();
+    c->nsets = (int)((192u << 20) / (2 * c->bytes));
+    c->nsets = c->nsets < 1 ? 1 : c->nsets > 32 ? 32 : c->nsets;
+    for (int i = 0; i < c->nsets; i++) {
+        c->src[i] = aligned_alloc(64, (c->bytes + 63) & ~(size_t)63);
+        c->dst[i] = aligned_alloc(64, (c->bytes + 63) & ~(size_t)63);
+        if (!c->src[i] || !c->dst[i]) {
+            c->nsets = i + 1;
+            copy_free(c);
+            return 0;
+        }
+        memset(c->src[i], i + 1, c->bytes);
+        memset(c->dst[i], 0, c->bytes);
+    }
+    return 1;
+}
+
+static int peer_memcpy(double bytes, int reps, struct peer_result *r) {
+    struct copy_arg c;
+    if (!copy_setup(bytes, &c))
+        return 0;
     r->name = "memcpy";
     r->bytes = 2.0 * (double)c.bytes;
     r->flops = 0;
     time_peer(copy_call, &c, reps, r);
-    for (int i = 0; i < c.nsets; i++) {
-        free(c.src[i]);
-        free(c.dst[i]);
+    copy_free(&c);
+    return 1;
+}
+
+int bench_peers_copy_paired(void (*own)(void *arg, int iter), void *own_arg, double bytes,
+                            int reps, struct paired_result *r) {
+    struct copy_arg c;
+    if (!copy_setup(bytes, &c))
+        return 0;
+    for (int i = 0; i < 3; i++) {
+        own(own_arg, i);
+        copy_call(&c, i);
     }
+    double *t = malloc(sizeof(double) * 3 * (size_t)reps);
+    if (!t) {
+        copy_free(&c);
+        return 0;
+    }
+    double *own_us = t, *copy_us = t + reps, *ratio = t + 2 * reps;
+    for (int i = 0; i < reps; i++) {
+        double t0 = now_s();
+        own(own_arg, i);
+        double t1 = now_s();
+        copy_call(&c, i);
+        double t2 = now_s();
+        own_us[i] = (t1 - t0) * 1e6;
+        copy_us[i] = (t2 - t1) * 1e6;
+        /* the operation's bytes per second over the copy's, this pair */
+        ratio[i] = (bytes / own_us[i]) / (2.0 * (double)c.bytes / copy_us[i]);
+    }
+    r->reps = reps;
+    r->copy_bytes = 2.0 * (double)c.bytes;
+    r->own_med_us = median(own_us, reps);
+    r->copy_med_us = median(copy_us, reps);
+    r->ratio_med = median(ratio, reps); /* sorts ratio */
+    r->ratio_p10 = ratio[(int)(0.1 * (reps - 1))];
+    r->ratio_p90 = ratio[(int)(0.9 * (reps - 1) + 0.5)];
+    free(t);
+    copy_free(&c);
     return 1;
 }
 

@@ -2,7 +2,9 @@
  * CPU peers for fp8fuse-bench (issue 4), measured in the same run as the
  * library with the same thread count:
  *   memcpy      a parallel copy moving as many bytes (read + write) as the
- *               operation: the bandwidth ceiling;
+ *               operation: the bandwidth ceiling; timed apart, and for the
+ *               row operations also in alternation with the operation
+ *               (bench_peers_copy_paired);
  *   unfused     the library's own unfused path: fp8f_rmsnorm to a dense
  *               buffer, then fp8f_quant_per_token;
  *   onednn-bf16 oneDNN bf16 matmul, weights prepacked (reordered) once
@@ -38,6 +40,20 @@ const char *bench_peers_compiled(void);
  * fills out[], returns how many. `bytes` is what the operation moves. */
 int bench_peers_rows(fp8f_ctx *ctx, int op, int64_t m, int64_t h, fp8f_dtype dtype,
                      double bytes, int reps, struct peer_result *out);
+/* The copy peer timed in alternation with the operation itself (own(arg,
+ * i), one call, synchronous): a pair is one call of each, back to back, so
+ * both see the same state of a machine whose memory speed drifts within
+ * seconds. ratio_*: the operation's bytes per second over the copy's, per
+ * pair (median, 10th and 90th percentiles); `bytes` is what the operation
+ * moves. Returns 0 when out of memory. */
+struct paired_result {
+    int reps;
+    double own_med_us, copy_med_us, copy_bytes;
+    double ratio_med, ratio_p10, ratio_p90;
+};
+int bench_peers_copy_paired(void (*own)(void *arg, int iter), void *own_arg, double bytes,
+                            int reps, struct paired_result *r);
+
 /* Peers of a GEMM case (activation and output in `dtype`). */
 int bench_peers_gemm(int64_t m, int64_t n, int64_t k, double bytes, int reps,
                      struct peer_result *out);

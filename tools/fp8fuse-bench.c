@@ -571,6 +571,39 @@ static void bench_progress(const struct bcase *c) {
     fflush(stderr);
 }
 
+static void own_call(void *arg, int i) {
+    struct bcase *c = arg;
+    case_call(c, i);
+    check(c->ctx, fp8f_ctx_sync(c->ctx), "sync");
+}
+
+/* The copy once more, its calls alternated with the operation's: on a
+ * machine whose memory speed drifts within seconds (a shared VM), a copy
+ * timed after the operation can land in another state; a pair's two calls
+ * see the same one. The ratio is the median of the pairs' ratios. */
+static void paired_copy_report(const struct opts *o, const struct bcase *c) {
+    struct paired_result pr;
+    if (!bench_peers_copy_paired(own_call, (void *)c, c->bytes, reps_for(o, 0), &pr))
+        return;
+    const double gbs = pr.copy_bytes / (pr.copy_med_us * 1e-6) / 1e9;
+    const char *what = "of copy bandwidth, calls alternated (median of pairs)";
+    if (o->json) {
+        printf(",\n  {\"op\": \"%s\", \"backend\": \"peer\", \"peer\": \"memcpy-paired\", "
+               "\"m\": %lld, \"h\": %lld, \"median_us\": %.3f, \"own_median_us\": %.3f, "
+               "\"reps\": %d, \"bytes\": %.0f, \"gb_per_s\": %.2f, \"ratio\": %.3f, "
+               "\"ratio_p10\": %.3f, \"ratio_p90\": %.3f, \"ratio_is\": ",
+               op_names[c->op], (long long)c->m, (long long)c->h, pr.copy_med_us, pr.own_med_us,
+               pr.reps, pr.copy_bytes, gbs, pr.ratio_med, pr.ratio_p10, pr.ratio_p90);
+        json_str(what);
+        printf("}");
+    } else {
+        printf("  peer %-26s %10.2f %10s %10s %9.1f   fp8fuse %.2fx (p10-p90 %.2f-%.2fx) %s; "
+               "fp8fuse in the pairs %.2f us\n",
+               "memcpy, paired", pr.copy_med_us, "", "", gbs, pr.ratio_med, pr.ratio_p10,
+               pr.ratio_p90, what, pr.own_med_us);
+    }
+}
+
 static void peers_report(const struct opts *o, const struct bcase *c, struct result own) {
     struct peer_result pr[PEER_MAX];
     int np = c->op == OP_GEMM
@@ -610,6 +643,8 @@ static void peers_report(const struct opts *o, const struct bcase *c, struct res
             printf("   fp8fuse %.2fx %s\n", ratio, what);
         }
     }
+    if (c->op != OP_GEMM)
+        paired_copy_report(o, c);
     fflush(stdout);
 }
 /* ------------------------------------------------------------ end CPU peers (issue 4) */
@@ -624,7 +659,8 @@ static void usage(void) {
            "                     [--batch B] [--rowcfg \"vpt,tpr,rows;...\"] [--json]\n"
            "                     [--bias]  (GEMM weights with a bf16 bias)\n"
            "                     [--peers]  (CPU: memcpy, unfused, oneDNN bf16, OpenBLAS sgemm "
-           "beside each case)\n");
+           "beside each case;\n"
+           "                                 for row ops also memcpy in alternation with the op)\n");
 }
 
 static void run_backend(const struct opts *o, fp8f_backend_id id, const char *cfg,

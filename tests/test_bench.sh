@@ -1,0 +1,39 @@
+#!/bin/sh
+# fp8fuse-bench end to end on the CPU backend, small shapes: every op runs
+# and prints its line, the peers print theirs (the copy timed apart and in
+# alternation with the operation, the unfused path), and --json gives one
+# record per figure. Run by `make check` from the build directory.
+bench=./fp8fuse-bench
+[ -x "$bench" ] || { echo "SKIP: $bench not built"; exit 77; }
+args="--backend cpu --peers --m 1,64 --gemm-m 1,8 --h 256 --n 64 --k 128 --reps 10 --warmup 2"
+out=$(OMP_NUM_THREADS=2 $bench $args --op add_norm_quant,quant,gemm 2>&1) || {
+    printf '%s\n' "$out"
+    echo "FAIL: fp8fuse-bench exited with an error"
+    exit 1
+}
+printf '%s\n' "$out"
+fail=0
+expect() { # expect COUNT REGEX: exactly COUNT output lines match
+    n=$(printf '%s\n' "$out" | grep -Ec "$2")
+    [ "$n" -eq "$1" ] || { echo "FAIL: $n lines (want $1) match: $2"; fail=1; }
+}
+expect 1 '^add_norm_quant +cpu +host +1x256 +[0-9.]+ '
+expect 1 '^add_norm_quant +cpu +host +64x256 +[0-9.]+ '
+expect 2 '^quant +cpu +host +[0-9]+x256 +[0-9.]+ '
+expect 1 '^gemm +cpu +host +8x64x128 +[0-9.]+ '
+expect 6 '^  peer memcpy +[0-9.]+ .* fp8fuse [0-9.]+x of copy bandwidth'
+expect 4 '^  peer memcpy, paired +[0-9.]+ .* fp8fuse [0-9.]+x \(p10-p90 [0-9.]+-[0-9.]+x\)'
+expect 2 '^  peer unfused +[0-9.]+ '
+json=$(OMP_NUM_THREADS=2 $bench $args --op add_norm_quant --json 2>/dev/null) || {
+    echo "FAIL: fp8fuse-bench --json exited with an error"
+    exit 1
+}
+out=$json
+expect 2 '"op": "add_norm_quant", "backend": "cpu"'
+expect 2 '"peer": "memcpy-paired".*"ratio": [0-9.]+'
+if command -v python3 >/dev/null 2>&1; then
+    printf '%s\n' "$json" | python3 -c 'import json, sys; json.load(sys.stdin)' ||
+        { echo "FAIL: --json output does not parse"; fail=1; }
+fi
+[ $fail -eq 0 ] && echo "PASS: fp8fuse-bench runs every op with its peers"
+exit $fail
