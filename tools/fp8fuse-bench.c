@@ -581,9 +581,11 @@ static void own_call(void *arg, int i) {
  * machine whose memory speed drifts within seconds (a shared VM), a copy
  * timed after the operation can land in another state; a pair's two calls
  * see the same one. The ratio is the median of the pairs' ratios. */
-static void paired_copy_report(const struct opts *o, const struct bcase *c) {
+static void paired_copy_report(const struct opts *o, const struct bcase *c, double own_us) {
     struct paired_result pr;
-    if (!bench_peers_copy_paired(own_call, (void *)c, c->bytes, reps_for(o, 0), &pr))
+    /* a pair takes about twice the operation's time */
+    const int reps = reps_for(o, 2.0 * own_us * 1e-6);
+    if (!bench_peers_copy_paired(own_call, (void *)c, c->bytes, reps, &pr))
         return;
     const double gbs = pr.copy_bytes / (pr.copy_med_us * 1e-6) / 1e9;
     const char *what = "of copy bandwidth, calls alternated (median of pairs)";
@@ -644,7 +646,7 @@ static void peers_report(const struct opts *o, const struct bcase *c, struct res
         }
     }
     if (c->op != OP_GEMM)
-        paired_copy_report(o, c);
+        paired_copy_report(o, c, own.med);
     fflush(stdout);
 }
 /* ------------------------------------------------------------ end CPU peers (issue 4) */
