@@ -35,6 +35,12 @@ static double median(double *v, int n) {
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+/* The 10th and 90th percentiles of sorted v[0..n). */
+static void tails(const double *v, int n, double *p10, double *p90) {
+    *p10 = v[(int)(0.1 * (n - 1))];
+    *p90 = v[(int)(0.9 * (n - 1) + 0.5)];
+}
+
 int bench_peers_threads(void) {
 #ifdef _OPENMP
     return omp_get_max_threads();
@@ -77,8 +83,7 @@ static void time_peer(peer_fn fn, void *arg, int reps, struct peer_result *r) {
         t[i] = (now_s() - t0) * 1e6;
     }
     r->med_us = median(t, reps); /* sorts t */
-    r->p10_us = t[(int)(0.1 * (reps - 1))];
-    r->p90_us = t[(int)(0.9 * (reps - 1) + 0.5)];
+    tails(t, reps, &r->p10_us, &r->p90_us);
     r->reps = reps;
     free(t);
 }
@@ -184,8 +189,7 @@ int bench_peers_copy_paired(void (*own)(void *arg, int iter), void *own_arg, dou
     r->own_med_us = median(own_us, reps);
     r->copy_med_us = median(copy_us, reps);
     r->ratio_med = median(ratio, reps); /* sorts ratio */
-    r->ratio_p10 = ratio[(int)(0.1 * (reps - 1))];
-    r->ratio_p90 = ratio[(int)(0.9 * (reps - 1) + 0.5)];
+    tails(ratio, reps, &r->ratio_p10, &r->ratio_p90);
     free(t);
     copy_free(&c);
     return 1;
