@@ -82,16 +82,30 @@ static int shape_rows[] = {1, 3, 40};
 static int shape_h[] = {1, 7, 16, 33, 300, 5120};
 static const fp8f_dtype fdt[3] = {FP8F_BF16, FP8F_F16, FP8F_F32};
 
-/* Special rows: 0 normal, 1 zeros, 2 huge, 3 NaN, 4 Inf, 5 tiny (subnormal
- * codes), 6 f32 denormals (in bf16 and f32; given to x and the residual, so
- * that x + r is one too: the bf16 rounding instructions flush those). */
+/* A signaling NaN in element c of x's row r (bits: a store through f32
+ * would quiet it). */
+static void put_signaling_nan(fp8f_tensor *x, int64_t r, int64_t c) {
+    const size_t i = (size_t)(r * x->stride + c);
+    if (x->dtype == FP8F_F32) {
+        const uint32_t bits = 0x7fa00000u;
+        memcpy((float *)x->data + i, &bits, sizeof bits);
+    } else {
+        ((uint16_t *)x->data)[i] = x->dtype == FP8F_BF16 ? 0x7fa0 : 0x7d00;
+    }
+}
+
+/* Special rows: 0 normal, 1 zeros, 2 huge, 3 NaN (a quiet one, and a
+ * signaling one after the row's largest value: amax ignores both), 4 Inf,
+ * 5 tiny (subnormal codes), 6 f32 denormals (in bf16 and f32; given to x
+ * and the residual, so that x + r is one too: the bf16 rounding
+ * instructions flush those). */
 static void special_row(fp8f_tensor *x, int64_t r, int kind) {
     for (int64_t c = 0; c < x->cols; c++) {
         float v = fp8f_load_float(x->dtype, x->data, r * x->stride + c);
         switch (kind) {
         case 1: v = 0.0f; break;
         case 2: v = v * 1e30f; break;
-        case 3: if (c == x->cols / 2) v = NAN; break;
+        case 3: v = c == x->cols / 2 ? NAN : c == 0 ? 8.0f : v; break;
         case 4: if (c == 0) v = -INFINITY; break;
         case 5: v = c % 5 == 0 ? v : v * 1e-3f; break;
         case 6: v = c % 3 == 0 ? v : v * 1e-39f; break;
@@ -99,6 +113,8 @@ static void special_row(fp8f_tensor *x, int64_t r, int kind) {
         }
         fp8f_store_float(x->dtype, x->data, r * x->stride + c, v);
     }
+    if (kind == 3 && x->cols > 2)
+        put_signaling_nan(x, r, x->cols / 3 + 1);
 }
 
 static void check_norm_quant_level(int level) {

@@ -2,6 +2,8 @@
 #ifndef FP8F_CPU_KERNELS_H
 #define FP8F_CPU_KERNELS_H
 
+#include <math.h>
+
 #include "backend.h"
 #include "fp8_codec.h"
 
@@ -70,6 +72,14 @@ static inline uint8_t cpu_encode_fp8_fast(fp8f_dtype t, float f) {
     if (fnuz && code == 0)
         return 0;
     return (uint8_t)(sign | code);
+}
+
+/* max(m, |v|) ignoring a NaN v, quiet or signaling. (fmaxf returns NaN for
+ * a signaling NaN, as IEEE 754-2008 asks, which would drop the amax of the
+ * values before it: a bf16 or f32 input can hold one.) */
+static inline float cpu_max_abs(float m, float v) {
+    const float a = fabsf(v);
+    return a > m ? a : m;
 }
 
 /* Threads for a parallel region: the context's setting or OpenMP's default. */

@@ -238,7 +238,7 @@ INL float norm_body(const void *h, fp8f_dtype ht, const void *w, fp8f_dtype wt, 
         float v = fp8f_load_float(ht, h, c) * inv_rms;
         v = v * fp8f_load_float(wt, w, c);
         y[c] = v;
-        m = fmaxf(m, fabsf(v));
+        m = cpu_max_abs(m, v);
     }
     return m;
 }
@@ -264,7 +264,7 @@ INL float amax_body(const void *x, fp8f_dtype xt, float *y, int64_t n) {
         float v = fp8f_load_float(xt, x, c);
         if (y)
             y[c] = v;
-        m = fmaxf(m, fabsf(v));
+        m = cpu_max_abs(m, v);
     }
     return m;
 }

@@ -41,7 +41,7 @@ static float g_row_norm(const void *h, fp8f_dtype ht, const void *w, fp8f_dtype 
         float v = fp8f_load_float(ht, h, c) * inv_rms;
         v = v * fp8f_load_float(wt, w, c);
         y[c] = v;
-        amax = fmaxf(amax, fabsf(v));
+        amax = cpu_max_abs(amax, v);
     }
     return amax;
 }
@@ -52,7 +52,7 @@ static float g_row_amax(const void *x, fp8f_dtype xt, float *y, int64_t n) {
         float v = fp8f_load_float(xt, x, c);
         if (y)
             y[c] = v;
-        amax = fmaxf(amax, fabsf(v));
+        amax = cpu_max_abs(amax, v);
     }
     return amax;
 }
