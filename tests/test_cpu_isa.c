@@ -495,6 +495,78 @@ START_TEST(encode_near_boundaries) {
 }
 END_TEST
 
+/* The bf16 quantization by table (row_encode_bf16) against the codec, for
+ * every bf16 bit pattern (NaNs, Infs, subnormals and both zeros among
+ * them), at scales from the smallest the library uses to one near the
+ * largest float: each code must be the codec's of the IEEE f32 quotient.
+ * The row is encoded whole, then from an odd offset with an odd length (a
+ * tail, blocks not 64-byte aligned) and streamed into an aligned buffer.
+ * The bits-based amax (row_amax_bf16) must be the NaN-ignoring max |x|. */
+static void check_bf16_table(const struct cpu_kernels *kr, const char *name, fp8f_dtype fp8) {
+    static const float amaxes[] = {1.0f,      3.14159274f, 0.0123456791f, 97.3000031f, 1.37e-6f,
+                                   5.55e+12f, 1.5f,        448.0f,        3.0e38f,     2.5e-30f};
+    enum { N = 65536, OFF = 3, CUT = 10 };
+    uint16_t *x = xmalloc(sizeof(uint16_t) * N);
+    uint8_t *codes = xmalloc(N), *part = xmalloc(N), *streamed = aligned_alloc(64, N);
+    ck_assert(streamed);
+    for (int i = 0; i < N; i++)
+        x[i] = (uint16_t)i;
+    const float fmax = fp8f_fp8_max(fp8);
+    for (size_t ai = 0; ai < sizeof amaxes / sizeof *amaxes; ai++) {
+        const float scale = fmaxf(amaxes[ai] / fmax, 1.0f / (fmax * 512.0f));
+        struct cpu_bf16_codes t;
+        ck_assert_msg(kr->bf16_codes_prepare(scale, fp8, &t), "[%s] no table for scale %g",
+                      name, scale);
+        kr->row_encode_bf16(x, N, &t, codes, 0);
+        kr->row_encode_bf16(x + OFF, N - OFF - CUT, &t, part + OFF, 0);
+        kr->row_encode_bf16(x, N, &t, streamed, 1);
+        kr->store_fence();
+        for (int i = 0; i < N; i++) {
+            const uint8_t want = fp8f_encode_fp8(fp8, fp8f_bf16_to_f32(x[i]) / scale);
+            const int in_part = i >= OFF && i < N - CUT;
+            TU_REQUIRE(codes[i] == want && streamed[i] == want && (!in_part || part[i] == want),
+                       "[%s] %s scale %.9g: bf16 0x%04x -> 0x%02x / 0x%02x streamed / 0x%02x "
+                       "offset, expected 0x%02x",
+                       name, fp8 == FP8F_E4M3FNUZ ? "fnuz" : "fn", scale, x[i], codes[i],
+                       streamed[i], in_part ? part[i] : want, want);
+        }
+    }
+    /* no table for a scale whose quotients are not normal floats */
+    struct cpu_bf16_codes t;
+    ck_assert(!kr->bf16_codes_prepare(INFINITY, fp8, &t));
+    ck_assert(!kr->bf16_codes_prepare(NAN, fp8, &t));
+    ck_assert(!kr->bf16_codes_prepare(1e-40f, fp8, &t));
+    /* amax: rows of every length up to 70, and 5120, random patterns */
+    tu_rng rng;
+    tu_rng_seed(&rng, 77);
+    for (int n = 1; n <= 5120; n = n < 70 ? n + 1 : 5120) {
+        for (int i = 0; i < n; i++)
+            x[i] = (uint16_t)(tu_rng_next(&rng) >> 16);
+        float want = 0.0f; /* NaN-ignoring (fmaxf is not, for a signaling NaN) */
+        for (int i = 0; i < n; i++)
+            if (fabsf(fp8f_bf16_to_f32(x[i])) > want)
+                want = fabsf(fp8f_bf16_to_f32(x[i]));
+        const float got = kr->row_amax_bf16(x, n);
+        ck_assert_msg(memcmp(&got, &want, sizeof got) == 0, "[%s] amax of %d: %g, expected %g",
+                      name, n, got, want);
+        if (n == 5120)
+            break;
+    }
+    free(x), free(codes), free(part), free(streamed);
+}
+
+START_TEST(bf16_quant_table) {
+    if (skip_level(_i))
+        return;
+    enum cpu_isa used;
+    const struct cpu_kernels *kr = cpu_kernels_for((enum cpu_isa)_i, &used);
+    if (!kr->row_encode_bf16)
+        return; /* this level divides (row_encode) */
+    check_bf16_table(kr, cpu_isa_name(used), FP8F_E4M3FN);
+    check_bf16_table(kr, cpu_isa_name(used), FP8F_E4M3FNUZ);
+}
+END_TEST
+
 START_TEST(isa_names_and_env) {
     for (int i = 0; i < CPU_ISA_COUNT; i++)
         ck_assert_int_eq(cpu_isa_from_name(cpu_isa_name((enum cpu_isa)i)), i);
@@ -537,6 +609,7 @@ static Suite *cpu_isa_suite(void) {
     tcase_add_loop_test(tc, gemm_levels, 0, CPU_ISA_COUNT);
     tcase_add_loop_test(tc, gemm_every_activation_code, 0, CPU_ISA_COUNT);
     tcase_add_loop_test(tc, encode_near_boundaries, 0, CPU_ISA_COUNT);
+    tcase_add_loop_test(tc, bf16_quant_table, 0, CPU_ISA_COUNT);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -84,6 +84,16 @@ struct cpu_gemm_args {
     fp8f_dtype fp8;     /* the weight's (and activation's) fp8 type */
 };
 
+/* A row's table for quantizing bf16 x by lookup (row_encode_bf16): the
+ * fp8 normal-range code of x with significand bits i and exponent bits e
+ * is step[i] + base + 8 e (kernels_bf16_quant.c says why). */
+struct cpu_bf16_codes {
+    uint8_t step[128];
+    int32_t base;
+    float scale; /* for the blocks divided exactly */
+    fp8f_dtype fp8;
+};
+
 /* One ISA's kernels. All row functions take element counts n >= 1. */
 struct cpu_kernels {
     const char *name; /* "avx512bf16", ... */
@@ -126,6 +136,16 @@ struct cpu_kernels {
     float (*row_norm_bf16_eo)(const void *h, const void *w, float inv_rms, float *y, int64_t n);
     void (*row_encode_eo)(const float *y, int64_t n, float scale, fp8f_dtype fp8, uint8_t *q,
                           int stream);
+    /* Optional, used together, for quantizing bf16 rows as they are: the
+     * NaN-ignoring max |x| from the bits; the row's table for `scale`
+     * (0: none for this scale, e.g. an infinite one; use row_amax and
+     * row_encode); and q[c] = encode_fp8(x[c] / scale) by the table, with
+     * row_encode's stream hint. Same codes as row_encode; no division per
+     * element. */
+    float (*row_amax_bf16)(const uint16_t *x, int64_t n);
+    int (*bf16_codes_prepare)(float scale, fp8f_dtype fp8, struct cpu_bf16_codes *t);
+    void (*row_encode_bf16)(const uint16_t *x, int64_t n, const struct cpu_bf16_codes *t,
+                            uint8_t *q, int stream);
     /* out[c] = (h[c] * inv_rms) * w[c], rounded to ot. out may be h. */
     void (*row_norm_store)(const void *h, fp8f_dtype ht, const void *w, fp8f_dtype wt,
                            float inv_rms, void *out, fp8f_dtype ot, int64_t n);

@@ -85,6 +85,7 @@ struct row_job {
     const struct cpu_kernels *kr;
     encode_fn encode; /* the quantizing ops: kr->row_encode, row_encode_div or row_encode_eo */
     int even_odd;     /* norm by kr->row_norm_bf16_eo (and encode by row_encode_eo) */
+    int bf16_table;   /* quant: bf16 rows by kr->row_encode_bf16 where the scale allows */
     const fp8f_tensor *x, *weight;
     fp8f_tensor *residual, *out; /* out: rmsnorm only */
     fp8f_qtensor *q;             /* the quantizing ops */
@@ -165,15 +166,19 @@ static int64_t row_chunk(const struct row_job *j, int64_t r) {
     return r + 1 < j->x->rows ? ROW_CHUNK : j->x->cols;
 }
 
-/* The codes of y / scale into row r of q, and its scale. */
-static void encode_row(const struct row_job *j, int64_t r, const float *y, float amax) {
+/* The codes of row r into q, and its scale: of y / scale by j->encode,
+ * or, given a table t, of the bf16 row xb / scale by row_encode_bf16. */
+static void encode_row(const struct row_job *j, int64_t r, const float *y, const uint16_t *xb,
+                       const struct cpu_bf16_codes *t, float scale) {
     const fp8f_dtype fp8 = j->q->q.dtype;
-    const float scale = row_scale(amax, j->scale_ub, fp8);
     const int64_t n = j->x->cols, chunk = row_chunk(j, r);
     uint8_t *q = cpu_row(&j->q->q, r);
     for (int64_t c = 0; c < n; c += chunk) {
         const int64_t len = n - c < chunk ? n - c : chunk;
-        j->encode(y + c, len, scale, fp8, q + c, j->stream);
+        if (t)
+            j->kr->row_encode_bf16(xb + c, len, t, q + c, j->stream);
+        else
+            j->encode(y + c, len, scale, fp8, q + c, j->stream);
         prefetch_next(j, r, c, len);
     }
     if (j->stream)
@@ -199,14 +204,23 @@ static void rmsnorm_quant_row(const struct row_job *j, int64_t r, int thread) {
         j->even_odd
             ? j->kr->row_norm_bf16_eo(h, j->weight->data, inv_rms, y, j->x->cols)
             : j->kr->row_norm(h, ht, j->weight->data, j->weight->dtype, inv_rms, y, j->x->cols);
-    encode_row(j, r, y, amax);
+    encode_row(j, r, y, NULL, NULL, row_scale(amax, j->scale_ub, j->q->q.dtype));
 }
 
 static void quant_row(const struct row_job *j, int64_t r, int thread) {
     const void *xr = cpu_row(j->x, r);
+    const fp8f_dtype fp8 = j->q->q.dtype;
+    if (j->bf16_table) {
+        const float scale = row_scale(j->kr->row_amax_bf16(xr, j->x->cols), j->scale_ub, fp8);
+        struct cpu_bf16_codes t;
+        if (j->kr->bf16_codes_prepare(scale, fp8, &t)) {
+            encode_row(j, r, NULL, xr, &t, scale);
+            return;
+        }
+    }
     float *y = j->ys ? (float *)(j->ys + j->ystride * (size_t)thread) : NULL;
     const float amax = j->kr->row_amax(xr, j->x->dtype, y, j->x->cols);
-    encode_row(j, r, y ? y : (const float *)xr, amax);
+    encode_row(j, r, y ? y : (const float *)xr, NULL, NULL, row_scale(amax, j->scale_ub, fp8));
 }
 
 fp8f_status cpu_rmsnorm(struct fp8f_backend *be, const fp8f_tensor *x, fp8f_tensor *residual,
@@ -262,6 +276,7 @@ fp8f_status cpu_quant_per_token(struct fp8f_backend *be, const fp8f_tensor *x,
     const struct cpu_kernels *kr = cpu_kern(be);
     struct row_job job = {.kr = kr,
                           .encode = quant_encoder(kr, x->dtype),
+                          .bf16_table = x->dtype == FP8F_BF16 && kr->row_encode_bf16,
                           .x = x,
                           .q = out,
                           .stream = streams_codes(kr, x),

@@ -275,14 +275,21 @@ AVX512_INLINE void encode64_div(const float *y, __m512 s, int fnuz, uint8_t *q, 
                   encode16(_mm512_div_ps(_mm512_loadu_ps(y + 48), s), fnuz), stream, order);
 }
 
-/* The tail of a row: elements [c, n) (in order), 16 at a time, divided. */
-AVX512_INLINE void encode_tail_div(const float *y, int64_t c, int64_t n, __m512 s, int fnuz,
-                                   uint8_t *q) {
+/* The codes of elements [c, n) of a row of type t (in order), 16 at a time,
+ * each by a true division. */
+AVX512_INLINE void encode_tail_div_of(fp8f_dtype t, const void *y, int64_t c, int64_t n, __m512 s,
+                                      int fnuz, uint8_t *q) {
     for (; c < n; c += 16) {
         const __mmask16 m = tail_mask16(n - c);
-        __m512i a = encode16(_mm512_div_ps(_mm512_maskz_loadu_ps(m, y + c), s), fnuz);
+        __m512i a = encode16(_mm512_div_ps(load16(t, y, c, m), s), fnuz);
         _mm512_mask_cvtepi32_storeu_epi8(q + c, m, a);
     }
+}
+
+/* The tail of an f32 row: elements [c, n), divided. */
+AVX512_INLINE void encode_tail_div(const float *y, int64_t c, int64_t n, __m512 s, int fnuz,
+                                   uint8_t *q) {
+    encode_tail_div_of(FP8F_F32, y, c, n, s, fnuz, q);
 }
 
 /* q[c] = encode(y[c] / scale) for a row whose full 64-element blocks are in

@@ -56,7 +56,9 @@ AVX512_INLINE void cvt64(const struct tabs *t, const uint8_t *p, __m512i *w0, __
     .row_amax = cpu_avx512_row_amax, .row_encode = cpu_avx512_row_encode,                      \
     .row_encode_div = cpu_avx512_row_encode_div, .store_fence = cpu_avx512_store_fence,        \
     .row_norm_bf16_eo = cpu_bf16_row_norm_eo, .row_encode_eo = cpu_bf16_row_encode_eo,         \
-    .row_norm_store = cpu_avx512_row_norm_store, .nr = BF16_NR,                                \
+    .row_norm_store = cpu_avx512_row_norm_store, .row_amax_bf16 = cpu_bf16_row_amax,           \
+    .bf16_codes_prepare = cpu_bf16_codes_prepare, .row_encode_bf16 = cpu_bf16_row_encode_table, \
+    .nr = BF16_NR,                                                                             \
     .panel_bytes = cpu_bf16_panel_bytes, .pack_panel = cpu_bf16_pack_panel
 
 /* The AVX-512 BF16 table's functions (kernels_avx512bf16.c). */
@@ -64,6 +66,11 @@ float cpu_bf16_row_add_ss(const void *x, fp8f_dtype xt, void *r, fp8f_dtype rt, 
 float cpu_bf16_row_norm_eo(const void *h, const void *w, float inv_rms, float *y, int64_t n);
 void cpu_bf16_row_encode_eo(const float *y, int64_t n, float scale, fp8f_dtype fp8, uint8_t *q,
                             int stream);
+/* kernels_bf16_quant.c */
+float cpu_bf16_row_amax(const uint16_t *x, int64_t n);
+int cpu_bf16_codes_prepare(float scale, fp8f_dtype fp8, struct cpu_bf16_codes *t);
+void cpu_bf16_row_encode_table(const uint16_t *x, int64_t n, const struct cpu_bf16_codes *t,
+                               uint8_t *q, int stream);
 size_t cpu_bf16_panel_bytes(int64_t k);
 void cpu_bf16_pack_panel(const uint8_t *q, int64_t n, int64_t k, int64_t n0, uint8_t *dst);
 size_t cpu_bf16_a_row_bytes(int64_t k);
