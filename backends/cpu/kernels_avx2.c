@@ -1,6 +1,6 @@
 /*
- * AVX2 + FMA + F16C kernels: the norm/quant rows (two 8-wide registers
- * stand for the 16 canonical lanes of the sum of squares) and an f32 FMA
+ * AVX2 + FMA + F16C kernels: the norm/quant rows (four 8-wide registers
+ * stand for the 32 canonical lanes of the sum of squares) and an f32 FMA
  * GEMM on panels of 16 channels (fp8 decoded in registers as in
  * kernels_avx512.c). Tails go through a zero-padded 16-element block, so
  * they follow the canonical order too.
@@ -98,9 +98,18 @@ INL const void *pad16(fp8f_dtype t, const void *p, int64_t c, int64_t left, void
         }                                                                                          \
     } while (0)
 
-/* The canonical fold of 16 lanes (fold16 in kernels_generic.c): lo holds
- * lanes 0-7 and hi lanes 8-15. */
-INL float fold16(__m256 lo, __m256 hi) {
+/* The 32 canonical lanes of the sum of squares (cpu_isa.h) in four
+ * registers: q[0] lanes 0-7, q[1] 8-15, q[2] 16-23, q[3] 24-31. A block of
+ * 16 elements in order at c adds to q[0], q[1] or, when c mod 32 = 16,
+ * q[2], q[3]. */
+struct squares8 {
+    __m256 q[4];
+};
+
+/* The canonical fold (fold_lanes in kernels_generic.c): j + (j + 16), then
+ * + 8, + 4, + 2, + 1. */
+INL float fold_squares8(const struct squares8 *s) {
+    const __m256 lo = _mm256_add_ps(s->q[0], s->q[2]), hi = _mm256_add_ps(s->q[1], s->q[3]);
     __m256 a = _mm256_add_ps(lo, hi); /* lanes j + (j + 8) */
     __m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
     b = _mm_add_ps(b, _mm_movehl_ps(b, b));
@@ -108,20 +117,23 @@ INL float fold16(__m256 lo, __m256 hi) {
     return _mm_cvtss_f32(b);
 }
 
-/* The same fold from the lanes as add16_bf16 leaves them: even holds
- * lanes 0, 2, .., 14 and odd lanes 1, 3, .., 15. */
-INL float fold16_even_odd(__m256 even, __m256 odd) {
-    __m128 e = _mm_add_ps(_mm256_castps256_ps128(even), _mm256_extractf128_ps(even, 1));
-    __m128 o = _mm_add_ps(_mm256_castps256_ps128(odd), _mm256_extractf128_ps(odd, 1));
-    e = _mm_add_ps(e, _mm_movehl_ps(e, e));     /* lanes 0 and 2 */
-    o = _mm_add_ps(o, _mm_movehl_ps(o, o));     /* lanes 1 and 3 */
-    e = _mm_add_ss(e, _mm_shuffle_ps(e, e, 1)); /* lane 0 */
-    o = _mm_add_ss(o, _mm_shuffle_ps(o, o, 1)); /* lane 1 */
-    return _mm_cvtss_f32(_mm_add_ss(e, o));
+/* The same fold from the lanes as add16_bf16 leaves them: e[k] holds the
+ * even lanes of the block half k (lanes 16 k + 0, 2, .., 14) and o[k] the
+ * odd ones. */
+INL float fold_squares8_even_odd(const __m256 e[2], const __m256 o[2]) {
+    const __m256 even = _mm256_add_ps(e[0], e[1]), odd = _mm256_add_ps(o[0], o[1]); /* + 16 */
+    __m128 ev = _mm_add_ps(_mm256_castps256_ps128(even), _mm256_extractf128_ps(even, 1));
+    __m128 od = _mm_add_ps(_mm256_castps256_ps128(odd), _mm256_extractf128_ps(odd, 1));
+    ev = _mm_add_ps(ev, _mm_movehl_ps(ev, ev));     /* lanes 0 and 2 */
+    od = _mm_add_ps(od, _mm_movehl_ps(od, od));     /* lanes 1 and 3 */
+    ev = _mm_add_ss(ev, _mm_shuffle_ps(ev, ev, 1)); /* lane 0 */
+    od = _mm_add_ss(od, _mm_shuffle_ps(od, od, 1)); /* lane 1 */
+    return _mm_cvtss_f32(_mm_add_ss(ev, od));
 }
 
 INL float add_ss_body(const void *x, fp8f_dtype xt, void *r, fp8f_dtype rt, int64_t n) {
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    struct squares8 sq = {{_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                           _mm256_setzero_ps()}};
     for (int64_t c = 0; c < n; c += 16) {
         const int64_t left = n - c;
         float xb[16], rb[16];
@@ -147,16 +159,17 @@ INL float add_ss_body(const void *x, fp8f_dtype xt, void *r, fp8f_dtype rt, int6
                        (size_t)left * fp8f_dtype_size(rt));
             }
         }
-        acc0 = _mm256_add_ps(acc0, _mm256_mul_ps(h0, h0));
-        acc1 = _mm256_add_ps(acc1, _mm256_mul_ps(h1, h1));
+        const int k = (int)(c >> 3) & 2; /* q[0], q[1] or q[2], q[3] */
+        sq.q[k] = _mm256_add_ps(sq.q[k], _mm256_mul_ps(h0, h0));
+        sq.q[k + 1] = _mm256_add_ps(sq.q[k + 1], _mm256_mul_ps(h1, h1));
     }
-    return fold16(acc0, acc1);
+    return fold_squares8(&sq);
 }
 
 /* x + r for 16 bf16 values, rounded to bf16 and stored back into r; adds
- * the squares of the sums to even / odd (lanes as fold16_even_odd has
- * them). Read as 32-bit lanes, a pair of bf16 values is already two f32s
- * but for the other's bits: the odd one is the lane with its low half
+ * the squares of the sums to even / odd (lanes as fold_squares8_even_odd
+ * has them). Read as 32-bit lanes, a pair of bf16 values is already two
+ * f32s but for the other's bits: the odd one is the lane with its low half
  * cleared, the even one the lane shifted up by 16. No unpacking, and one
  * blend puts the rounded pairs back (a row of 5120 took 0.93-0.96 instead
  * of 1.02-1.03 us with unpack/pack on the Zen 2 EPYC). The rounding needs
@@ -184,21 +197,30 @@ INL void add16_bf16(const uint16_t *x, uint16_t *r, __m256 *even, __m256 *odd) {
 }
 
 /* bf16 x and residual, the models' case: whole blocks of 16 through
- * add16_bf16, the tail through a zero-padded block (zeros add nothing to
- * the squares and are not stored). */
+ * add16_bf16, two at a time (the halves of a canonical 32-lane block), the
+ * tail through a zero-padded block (zeros add nothing to the squares and
+ * are not stored). */
 static float add_ss_bf16(const uint16_t *x, uint16_t *r, int64_t n) {
-    __m256 even = _mm256_setzero_ps(), odd = _mm256_setzero_ps();
+    __m256 e[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()},
+           o[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
     int64_t c = 0;
-    for (; c + 16 <= n; c += 16)
-        add16_bf16(x + c, r + c, &even, &odd);
+    for (; c + 32 <= n; c += 32) {
+        add16_bf16(x + c, r + c, &e[0], &o[0]);
+        add16_bf16(x + c + 16, r + c + 16, &e[1], &o[1]);
+    }
+    if (c + 16 <= n) {
+        add16_bf16(x + c, r + c, &e[0], &o[0]);
+        c += 16;
+    }
     if (c < n) {
+        const int k = (int)(c >> 4) & 1;
         uint16_t xb[16] = {0}, rb[16] = {0};
         memcpy(xb, x + c, (size_t)(n - c) * 2);
         memcpy(rb, r + c, (size_t)(n - c) * 2);
-        add16_bf16(xb, rb, &even, &odd);
+        add16_bf16(xb, rb, &e[k], &o[k]);
         memcpy(r + c, rb, (size_t)(n - c) * 2);
     }
-    return fold16_even_odd(even, odd);
+    return fold_squares8_even_odd(e, o);
 }
 
 static float row_add_ss(const void *x, fp8f_dtype xt, void *r, fp8f_dtype rt, int64_t n) {

@@ -18,7 +18,7 @@
 #define MR 8
 
 float cpu_avx512_row_add_ss(const void *x, fp8f_dtype xt, void *r, fp8f_dtype rt, int64_t n) {
-    __m512 acc = _mm512_setzero_ps();
+    struct squares sq = {_mm512_setzero_ps(), _mm512_setzero_ps()};
     int64_t c = 0;
     /* full blocks with a constant mask (plain loads and stores), then the tail */
 #define ADD_SS_BODY(M)                                                                         \
@@ -28,7 +28,7 @@ float cpu_avx512_row_add_ss(const void *x, fp8f_dtype xt, void *r, fp8f_dtype rt
             h = round16(rt, _mm512_add_ps(h, load16(rt, r, c, M)));                            \
             store16(rt, r, c, h, M);                                                           \
         }                                                                                      \
-        acc = _mm512_add_ps(acc, _mm512_mul_ps(h, h));                                         \
+        squares16(&sq, c, h);                                                                  \
     }
     if (r && xt == FP8F_BF16 && rt == FP8F_BF16) {
         /* specialized: 32 elements read even/odd (squares_even_odd), each
@@ -38,14 +38,15 @@ float cpu_avx512_row_add_ss(const void *x, fp8f_dtype xt, void *r, fp8f_dtype rt
          * 5120 on Zen 5, in L1, against widening 16 at a time in order) */
         const uint16_t *xs = (const uint16_t *)x;
         uint16_t *rs = (uint16_t *)r;
+        __m512 even = _mm512_setzero_ps(), odd = _mm512_setzero_ps();
         for (; c + 32 <= n; c += 32) {
             const __m512i xv = _mm512_loadu_si512(xs + c), rv = _mm512_loadu_si512(rs + c);
             const __m512i he = bf16_round_high(_mm512_add_ps(bf16_even(xv), bf16_even(rv)));
             const __m512i ho = bf16_round_high(_mm512_add_ps(bf16_odd(xv), bf16_odd(rv)));
             _mm512_storeu_si512(rs + c, bf16_interleave_high(he, ho));
-            acc = squares_even_odd(acc, _mm512_castsi512_ps(he), _mm512_castsi512_ps(ho));
+            squares_even_odd(&even, &odd, _mm512_castsi512_ps(he), _mm512_castsi512_ps(ho));
         }
-        acc = squares_canonical(acc);
+        sq = squares_from_even_odd(even, odd);
     }
     for (; c + 16 <= n; c += 16) {
         const __mmask16 full = 0xffff;
@@ -56,7 +57,7 @@ float cpu_avx512_row_add_ss(const void *x, fp8f_dtype xt, void *r, fp8f_dtype rt
         ADD_SS_BODY(m)
     }
 #undef ADD_SS_BODY
-    return fold16_ps(acc);
+    return fold_squares(sq);
 }
 
 float cpu_avx512_row_norm(const void *h, fp8f_dtype ht, const void *w, fp8f_dtype wt,

@@ -107,27 +107,44 @@ AVX512_INLINE __m512 bf16_odd(__m512i v) {
     return _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32((int)0xffff0000u)));
 }
 
-/* The sum of squares of 32 elements read even/odd (he, ho: the even and
- * odd elements as f32) into acc in the canonical order (16 lanes, lane j
- * taking elements j mod 16 in order). Lane i of he holds element 2i: lanes
- * 0-7 are the canonical lanes 0, 2, .., 14 of the first 16 elements, lanes
- * 8-15 the same lanes of the second 16; likewise for ho. So acc keeps the
- * canonical even lanes in its lanes 0-7 and the odd ones in 8-15, and takes
- * the first 16 elements' squares before the second's; squares_canonical
- * puts its lanes back in canonical order. */
-AVX512_INLINE __m512 squares_even_odd(__m512 acc, __m512 he, __m512 ho) {
-    const __m512 se = _mm512_mul_ps(he, he), so = _mm512_mul_ps(ho, ho);
-    acc = _mm512_add_ps(acc, _mm512_shuffle_f32x4(se, so, _MM_SHUFFLE(1, 0, 1, 0)));
-    return _mm512_add_ps(acc, _mm512_shuffle_f32x4(se, so, _MM_SHUFFLE(3, 2, 3, 2)));
+/* The sum of squares in the canonical order (cpu_isa.h: 32 lanes, lane j
+ * taking elements j mod 32 in order) is kept in two registers, lo (lanes
+ * 0-15) and hi (16-31), which a run of whole 16-element blocks in order
+ * fills alternately, starting with lo at a multiple of 32. */
+struct squares {
+    __m512 lo, hi;
+};
+
+/* 32 elements read even/odd (he, ho: the even and odd elements as f32)
+ * from a multiple of 32: lane i of he is canonical lane 2i, of ho 2i + 1,
+ * so their squares go to two accumulators of their own, with no shuffle
+ * (squares_from_even_odd puts them in canonical order once, at the end). */
+AVX512_INLINE void squares_even_odd(__m512 *even, __m512 *odd, __m512 he, __m512 ho) {
+    *even = _mm512_add_ps(*even, _mm512_mul_ps(he, he));
+    *odd = _mm512_add_ps(*odd, _mm512_mul_ps(ho, ho));
 }
-/* canonical lane 2i from lane i, 2i + 1 from lane 8 + i */
-AVX512_INLINE __m512 squares_canonical(__m512 acc) {
-    return _mm512_permutexvar_ps(
-        _mm512_set_epi32(15, 7, 14, 6, 13, 5, 12, 4, 11, 3, 10, 2, 9, 1, 8, 0), acc);
+AVX512_INLINE struct squares squares_from_even_odd(__m512 even, __m512 odd) {
+    /* canonical lane 2i: even lane i; 2i + 1: odd lane i */
+    const __m512i lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    const __m512i hi =
+        _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
+    const struct squares s = {_mm512_permutex2var_ps(even, lo, odd),
+                              _mm512_permutex2var_ps(even, hi, odd)};
+    return s;
 }
 
-/* The canonical fold of 16 lanes: j + (j + 8), + 4, + 2, + 1. */
-AVX512_INLINE float fold16_ps(__m512 acc) {
+/* The squares of the 16 elements at c (h; lanes past the row's end 0) in
+ * order. */
+AVX512_INLINE void squares16(struct squares *s, int64_t c, __m512 h) {
+    if (c & 16)
+        s->hi = _mm512_add_ps(s->hi, _mm512_mul_ps(h, h));
+    else
+        s->lo = _mm512_add_ps(s->lo, _mm512_mul_ps(h, h));
+}
+
+/* The canonical fold of 32 lanes: j + (j + 16), + 8, + 4, + 2, + 1. */
+AVX512_INLINE float fold_squares(struct squares s) {
+    const __m512 acc = _mm512_add_ps(s.lo, s.hi);
     __m256 a = _mm256_add_ps(_mm512_castps512_ps256(acc),
                              _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1)));
     __m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));

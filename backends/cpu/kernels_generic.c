@@ -9,11 +9,12 @@
 #include "cpu_isa.h"
 #include "cpu_kernels.h"
 
-#define LANES 16
+/* The sum of squares' canonical lanes (cpu_isa.h). */
+#define LANES 32
 
 /* ---- norm and quantization rows ---- */
 
-static float fold16(float acc[LANES]) {
+static float fold_lanes(float acc[LANES]) {
     for (int w = LANES / 2; w >= 1; w /= 2)
         for (int j = 0; j < w; j++)
             acc[j] = acc[j] + acc[j + w];
@@ -31,7 +32,7 @@ static float g_row_add_ss(const void *x, fp8f_dtype xt, void *r, fp8f_dtype rt, 
         float sq = h * h;
         acc[c % LANES] = acc[c % LANES] + sq;
     }
-    return fold16(acc);
+    return fold_lanes(acc);
 }
 
 static float g_row_norm(const void *h, fp8f_dtype ht, const void *w, fp8f_dtype wt,
