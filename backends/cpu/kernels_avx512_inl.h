@@ -153,6 +153,16 @@ AVX512_INLINE float fold_squares(struct squares s) {
     return _mm_cvtss_f32(b);
 }
 
+/* The fp8 normal-range code of positive f32 bits abits, not clamped: the
+ * 3 significand bits rounded to nearest even (a carry moves into the
+ * exponent), the exponent rebiased in the same add. Below the normal
+ * range it goes on down, negative: code - 8 per binade. */
+AVX512_INLINE __m512i normal_code16(__m512i abits, int bias) {
+    const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(abits, 20), _mm512_set1_epi32(1));
+    const __m512i round_rebias = _mm512_set1_epi32(0x7ffff - ((127 - bias) << 23));
+    return _mm512_srai_epi32(_mm512_add_epi32(_mm512_add_epi32(abits, round_rebias), odd), 20);
+}
+
 /* 16 fp8 codes (in 32-bit lanes) of v, exactly as fp8f_encode_fp8. Normal
  * codes round the f32 bits (to nearest even, the exponent rebiased in the
  * same add), subnormal ones are |v| * 2^(bias + 2) rounded by cvtps2dq;
@@ -162,10 +172,7 @@ AVX512_INLINE __m512i encode16(__m512 v, int fnuz) {
     const int bias = fnuz ? 8 : 7;
     const __m512i bits = _mm512_castps_si512(v);
     const __m512i abits = _mm512_and_si512(bits, _mm512_set1_epi32(0x7fffffff));
-    const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(abits, 20), _mm512_set1_epi32(1));
-    const __m512i round_rebias = _mm512_set1_epi32(0x7ffff - ((127 - bias) << 23));
-    const __m512i code_n =
-        _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(abits, round_rebias), odd), 20);
+    const __m512i code_n = normal_code16(abits, bias);
     const __m512i code_s = _mm512_cvtps_epi32(
         _mm512_mul_ps(_mm512_castsi512_ps(abits), _mm512_set1_ps(fnuz ? 1024.0f : 512.0f)));
     const __mmask16 normal =

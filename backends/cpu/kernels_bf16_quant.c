@@ -63,17 +63,7 @@ int cpu_bf16_codes_prepare(float scale, fp8f_dtype fp8, struct cpu_bf16_codes *t
         if (_mm512_cmpeq_epi32_mask(e, _mm512_setzero_si512()) |
             _mm512_cmpeq_epi32_mask(e, _mm512_set1_epi32(255)))
             return 0;
-        /* encode16's normal-range code, without the clamp: the 3 bits
-         * rounded to nearest even (a carry moves to the exponent), the
-         * exponent rebiased */
-        const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(b, 20), _mm512_set1_epi32(1));
-        const __m512i rounded = _mm512_srli_epi32(
-            _mm512_add_epi32(_mm512_add_epi32(_mm512_and_si512(b, _mm512_set1_epi32(0x7fffff)),
-                                              _mm512_set1_epi32(0x7ffff)),
-                             odd),
-            20);
-        code[v] = _mm512_add_epi32(
-            _mm512_slli_epi32(_mm512_sub_epi32(e, _mm512_set1_epi32(127 - bias)), 3), rounded);
+        code[v] = normal_code16(b, bias); /* encode16's, not clamped */
     }
     /* The quotients rise with i and stay within a factor of 2 (255 / 128),
      * so the codes rise by 0 to 9 from code[0]'s first lane: bytes. */
