@@ -10,6 +10,7 @@
  * Levels the CPU (or OS) lacks are skipped with a message.
  */
 #include <check.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -496,6 +497,78 @@ START_TEST(encode_near_boundaries) {
 }
 END_TEST
 
+/* Every encode of a level (row_encode, row_encode_div, row_encode_eo given
+ * the same values in even/odd order) against the codec, on rows of
+ * ordinary values (|y| up to amax) with one value of each class an encoder
+ * may treat apart planted at lanes that move from block to block: both
+ * zeros, the fp8 subnormal range and the edge of the normal one, values
+ * that saturate (a clamping scale_ub makes them) up to FLT_MAX, Infs and
+ * NaNs (quiet and signaling). Between them stay whole 64-value blocks of
+ * ordinary values, and the row ends in a tail. */
+static void check_encode_classes(const struct cpu_kernels *kr, fp8f_dtype fp8, tu_rng *rng) {
+    const float fmax = fp8f_fp8_max(fp8), normal_min = fp8 == FP8F_E4M3FNUZ ? 0x1p-7f : 0x1p-6f;
+    static const float amaxes[] = {1.0f, 3.14159274f, 0.0123456791f, 5.55e+12f};
+    /* multiples of the scale, or special values (marked by a scale of 0) */
+    const float of_scale[] = {0.0f,          normal_min * 0.25f, normal_min * 0.99f,
+                              normal_min,    normal_min * 1.01f, fmax * 0.999f,
+                              fmax,          fmax * 1.02f,       fmax * 1.0357f,
+                              fmax * 1.0714f, fmax * 1.1f,       fmax * 1000.0f};
+    const float special[] = {-0.0f, FLT_MAX, INFINITY, -INFINITY, NAN};
+    enum { CLASSES = 12 + 5 + 1, N = 64 * 2 * CLASSES + 37 };
+    float *y = xmalloc(sizeof(float) * N), *y_eo = xmalloc(sizeof(float) * N);
+    uint8_t *q = xmalloc(N), *q_div = xmalloc(N), *q_eo = xmalloc(N);
+    for (size_t ai = 0; ai < sizeof amaxes / sizeof *amaxes; ai++) {
+        const float amax = amaxes[ai], scale = amax / fmax;
+        for (int i = 0; i < N; i++)
+            y[i] = (float)(tu_rng_uniform(rng) * 2.0 - 1.0) * amax;
+        /* class c in block 2c (block 2c + 1 stays ordinary), at lane 7c mod 64 */
+        for (int c = 0; c < CLASSES; c++) {
+            const int at = 128 * c + (7 * c) % 64;
+            const float sign = c % 2 ? -1.0f : 1.0f;
+            if (c < 12)
+                y[at] = sign * of_scale[c] * scale;
+            else if (c < 17)
+                y[at] = special[c - 12];
+            else
+                put_signaling_nan(&(fp8f_tensor){y, FP8F_F32, 1, N, N}, 0, at);
+        }
+        y[N - 5] = -0.0f; /* and in the tail */
+        y[N - 3] = fmax * 2.0f * scale;
+        kr->row_encode(y, N, scale, fp8, q, 0);
+        if (kr->row_encode_div)
+            kr->row_encode_div(y, N, scale, fp8, q_div, 0);
+        if (kr->row_encode_eo) {
+            to_even_odd(y, N, y_eo);
+            kr->row_encode_eo(y_eo, N, scale, fp8, q_eo, 0);
+        }
+        for (int i = 0; i < N; i++) {
+            const uint8_t want = fp8f_encode_fp8(fp8, y[i] / scale);
+#define SAME_CODE(got) ((got) == want || (code_nan(fp8, got) && code_nan(fp8, want)))
+            TU_REQUIRE(SAME_CODE(q[i]) && (!kr->row_encode_div || SAME_CODE(q_div[i])) &&
+                           (!kr->row_encode_eo || SAME_CODE(q_eo[i])),
+                       "[%s] %s amax %g: y[%d] %.9g (y / scale %.9g) -> 0x%02x / 0x%02x divided "
+                       "/ 0x%02x even-odd, expected 0x%02x",
+                       kr->name, fp8 == FP8F_E4M3FNUZ ? "fnuz" : "fn", amax, i, y[i],
+                       y[i] / scale, q[i], kr->row_encode_div ? q_div[i] : want,
+                       kr->row_encode_eo ? q_eo[i] : want, want);
+#undef SAME_CODE
+        }
+    }
+    free(y), free(y_eo), free(q), free(q_div), free(q_eo);
+}
+
+START_TEST(encode_value_classes) {
+    if (skip_level(_i))
+        return;
+    enum cpu_isa used;
+    const struct cpu_kernels *kr = cpu_kernels_for((enum cpu_isa)_i, &used);
+    tu_rng rng;
+    tu_rng_seed(&rng, 1234);
+    check_encode_classes(kr, FP8F_E4M3FN, &rng);
+    check_encode_classes(kr, FP8F_E4M3FNUZ, &rng);
+}
+END_TEST
+
 /* The bf16 quantization by table (row_encode_bf16) against the codec, for
  * every bf16 bit pattern (NaNs, Infs, subnormals and both zeros among
  * them), at scales from the smallest the library uses to one near the
@@ -653,6 +726,7 @@ static Suite *cpu_isa_suite(void) {
     tcase_add_loop_test(tc, gemm_levels, 0, CPU_ISA_COUNT);
     tcase_add_loop_test(tc, gemm_every_activation_code, 0, CPU_ISA_COUNT);
     tcase_add_loop_test(tc, encode_near_boundaries, 0, CPU_ISA_COUNT);
+    tcase_add_loop_test(tc, encode_value_classes, 0, CPU_ISA_COUNT);
     tcase_add_loop_test(tc, bf16_quant_table, 0, CPU_ISA_COUNT);
     tcase_add_loop_test(tc, sum_of_squares_order, 0, CPU_ISA_COUNT);
     suite_add_tcase(s, tc);

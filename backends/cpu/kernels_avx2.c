@@ -160,8 +160,8 @@ INL float add_ss_body(const void *x, fp8f_dtype xt, void *r, fp8f_dtype rt, int6
             }
         }
         const int k = (int)(c >> 3) & 2; /* q[0], q[1] or q[2], q[3] */
-        sq.q[k] = _mm256_add_ps(sq.q[k], _mm256_mul_ps(h0, h0));
-        sq.q[k + 1] = _mm256_add_ps(sq.q[k + 1], _mm256_mul_ps(h1, h1));
+        sq.q[k] = _mm256_fmadd_ps(h0, h0, sq.q[k]);
+        sq.q[k + 1] = _mm256_fmadd_ps(h1, h1, sq.q[k + 1]);
     }
     return fold_squares8(&sq);
 }
@@ -192,8 +192,8 @@ INL void add16_bf16(const uint16_t *x, uint16_t *r, __m256 *even, __m256 *odd) {
     _mm256_storeu_si256((__m256i *)r, _mm256_blend_epi16(_mm256_srli_epi32(s[0], 16), s[1], 0xAA));
     const __m256 h0 = _mm256_castsi256_ps(_mm256_and_si256(s[0], high)),
                  h1 = _mm256_castsi256_ps(_mm256_and_si256(s[1], high));
-    *even = _mm256_add_ps(*even, _mm256_mul_ps(h0, h0));
-    *odd = _mm256_add_ps(*odd, _mm256_mul_ps(h1, h1));
+    *even = _mm256_fmadd_ps(h0, h0, *even);
+    *odd = _mm256_fmadd_ps(h1, h1, *odd);
 }
 
 /* bf16 x and residual, the models' case: whole blocks of 16 through

@@ -63,15 +63,13 @@ float cpu_avx512_row_add_ss(const void *x, fp8f_dtype xt, void *r, fp8f_dtype rt
 float cpu_avx512_row_norm(const void *h, fp8f_dtype ht, const void *w, fp8f_dtype wt,
                           float inv_rms, float *y, int64_t n) {
     const __m512 inv = _mm512_set1_ps(inv_rms);
-    const __m512i absmask = _mm512_set1_epi32(0x7fffffff);
     __m512 amax = _mm512_setzero_ps();
     int64_t c = 0;
 #define NORM_BODY(M)                                                                           \
     {                                                                                          \
         __m512 v = _mm512_mul_ps(_mm512_mul_ps(load16(ht, h, c, M), inv), load16(wt, w, c, M)); \
         _mm512_mask_storeu_ps(y + c, M, v);                                                    \
-        __m512 a = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v), absmask));     \
-        amax = _mm512_mask_max_ps(amax, M, a, amax); /* NaN lanes keep amax */                 \
+        amax = mask_max_abs_of_product(amax, M, v);                                            \
     }
     if (ht == FP8F_BF16 && wt == FP8F_BF16) {
         for (; c + 16 <= n; c += 16) {

@@ -81,7 +81,6 @@ float cpu_bf16_row_add_ss(const void *x, fp8f_dtype xt, void *r, fp8f_dtype rt, 
 float cpu_bf16_row_norm_eo(const void *h, const void *w, float inv_rms, float *y, int64_t n) {
     const uint16_t *hs = (const uint16_t *)h, *ws = (const uint16_t *)w;
     const __m512 inv = _mm512_set1_ps(inv_rms);
-    const __m512i absmask = _mm512_set1_epi32(0x7fffffff);
     __m512 amax = _mm512_setzero_ps();
     int64_t c = 0;
     /* whole 64-element blocks only, as the encode reads them */
@@ -91,11 +90,7 @@ float cpu_bf16_row_norm_eo(const void *h, const void *w, float inv_rms, float *y
         const __m512 yo = _mm512_mul_ps(_mm512_mul_ps(bf16_odd(hv), inv), bf16_odd(wv));
         _mm512_storeu_ps(y + c, ye);
         _mm512_storeu_ps(y + c + 16, yo);
-        const __m512 ae = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(ye), absmask));
-        const __m512 ao = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(yo), absmask));
-        /* vmaxps returns its second operand where either is NaN: NaN
-         * lanes keep amax */
-        amax = _mm512_max_ps(ao, _mm512_max_ps(ae, amax));
+        amax = max_abs_of_product(max_abs_of_product(amax, ye), yo);
     }
     float m = _mm512_reduce_max_ps(amax);
     if (c < n) { /* the tail, in order */

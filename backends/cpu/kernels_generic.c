@@ -4,6 +4,7 @@
  * The GEMM keeps the weight in its plain N x K layout (one row per panel)
  * and decodes fp8 through a table into f32.
  */
+#include <math.h>
 #include <string.h>
 
 #include "cpu_isa.h"
@@ -29,8 +30,7 @@ static float g_row_add_ss(const void *x, fp8f_dtype xt, void *r, fp8f_dtype rt, 
             h = fp8f_round_to(rt, h + fp8f_load_float(rt, r, c));
             fp8f_store_float(rt, r, c, h);
         }
-        float sq = h * h;
-        acc[c % LANES] = acc[c % LANES] + sq;
+        acc[c % LANES] = fmaf(h, h, acc[c % LANES]);
     }
     return fold_lanes(acc);
 }
