@@ -127,8 +127,9 @@ static float add_rms(const struct row_job *j, int64_t r, const void **h, fp8f_dt
     return 1.0f / sqrtf(ss / (float)n + j->eps);
 }
 
-/* The encode of a row runs in chunks of this many elements, each followed
- * by prefetch_next of the same elements. */
+/* The passes over a row that follow its first (the norm, the encode) run
+ * in chunks of this many elements, each followed by a slice of the next
+ * row's prefetch (prefetch_slice). */
 #define ROW_CHUNK 256
 
 /* Prefetches the lines of [p + from, p + to) into L2. */
@@ -137,39 +138,75 @@ static void prefetch_l2(const char *p, size_t from, size_t to) {
         __builtin_prefetch(p + o, 0, 2);
 }
 
-/* Elements [c, c + len) of row r + 1's inputs (x, and the residual where
- * there is one) into L2; nothing after the last row.
- *
- * Why: the encode works on the row already in cache and is bound by
- * arithmetic, so the memory would idle while it runs. Prefetched a slice per
- * chunk, the next row's first pass finds its inputs in L2; one burst of
- * prefetches between the passes was slower (backends/cpu/NOTES.md). Measured
- * on the EPYC, H = 5120, the same binary with and without: quant M = 1024
- * 577-591 -> 428-452 us and M = 4096 2228-2372 -> 1731-1832 us (three
- * alternations; 1.25x / 1.12x as the median of seven paired ones on a
- * busier day), add+norm+quant 1.0-1.1x; chunks of 256 elements beat 512,
- * 1024 and 2560. Not for rmsnorm: its store pass is bound by its writes,
- * and the same prefetch there made it 0.89-0.90x as fast. */
-static void prefetch_next(const struct row_job *j, int64_t r, int64_t c, int64_t len) {
+/* Elements [from, to) of row r + 1's inputs (x, and the residual where
+ * there is one) into L2; nothing after the last row. */
+static void prefetch_next(const struct row_job *j, int64_t r, int64_t from, int64_t to) {
     if (r + 1 >= j->x->rows)
         return;
     const size_t xe = fp8f_dtype_size(j->x->dtype);
-    prefetch_l2(cpu_row(j->x, r + 1), (size_t)c * xe, (size_t)(c + len) * xe);
+    prefetch_l2(cpu_row(j->x, r + 1), (size_t)from * xe, (size_t)to * xe);
     if (j->residual) {
         const size_t re = fp8f_dtype_size(j->residual->dtype);
-        prefetch_l2(cpu_row(j->residual, r + 1), (size_t)c * re, (size_t)(c + len) * re);
+        prefetch_l2(cpu_row(j->residual, r + 1), (size_t)from * re, (size_t)to * re);
     }
 }
 
-/* The chunk of row r's encode: the whole row when no row follows. */
+/* After chunk [c, c + len) of row r's pass `part` (of `parts` passes that
+ * follow the first), the matching slice of that pass's share of row
+ * r + 1: pass k prefetches the k-th 1/parts of the next row, a slice per
+ * chunk, so the passes together fetch all of it.
+ *
+ * Why: these passes work on the row already in cache and are bound by
+ * arithmetic, so the memory would idle while they run; prefetched a slice
+ * per chunk, the next row's first pass finds its inputs in L2. One burst of
+ * prefetches between the passes was slower (backends/cpu/NOTES.md).
+ * Measured on the EPYC, H = 5120, the same binary with and without: quant
+ * M = 1024 577-591 -> 428-452 us and M = 4096 2228-2372 -> 1731-1832 us
+ * (three alternations), add+norm+quant 1.0-1.1x; chunks of 256 elements
+ * beat 512, 1024 and 2560. add+norm+quant spreads the next row over its
+ * norm and encode (two parts) rather than the encode alone: on the Xeon,
+ * paired with the copy, four rotated rounds, M = 1024 0.83-0.97x ->
+ * 0.97-1.12x and M = 4096 0.94-0.97x -> 1.02-1.15x (two rows ahead:
+ * 0.90-0.94x / 0.92-0.94x); on the EPYC, three rounds, 1.02-1.08x ->
+ * 1.10-1.15x at M = 1024. Not for rmsnorm: its store pass is bound by its
+ * writes, and the same prefetch there made it 0.89-0.90x as fast. */
+static void prefetch_slice(const struct row_job *j, int64_t r, int64_t c, int64_t len, int part,
+                           int parts) {
+    const int64_t n = j->x->cols;
+    prefetch_next(j, r, (part * n + c) / parts, (part * n + c + len) / parts);
+}
+
+/* The chunk of row r's later passes: the whole row when no row follows. */
 static int64_t row_chunk(const struct row_job *j, int64_t r) {
     return r + 1 < j->x->rows ? ROW_CHUNK : j->x->cols;
 }
 
+/* y = (h * inv_rms) * w of row r (h of type ht) in chunks, the first half
+ * of the next row prefetched meanwhile; returns amax. */
+static float norm_row(const struct row_job *j, int64_t r, const void *h, fp8f_dtype ht,
+                      float inv_rms, float *y) {
+    const int64_t n = j->x->cols, chunk = row_chunk(j, r);
+    const fp8f_dtype wt = j->weight->dtype;
+    float amax = 0.0f;
+    for (int64_t c = 0; c < n; c += chunk) {
+        const int64_t len = n - c < chunk ? n - c : chunk;
+        const void *hc = (const char *)h + (size_t)c * fp8f_dtype_size(ht);
+        const void *wc = (const char *)j->weight->data + (size_t)c * fp8f_dtype_size(wt);
+        /* a chunk is whole 64-element blocks but for the row's last:
+         * the same even/odd order as the row's */
+        const float a = j->even_odd ? j->kr->row_norm_bf16_eo(hc, wc, inv_rms, y + c, len)
+                                    : j->kr->row_norm(hc, ht, wc, wt, inv_rms, y + c, len);
+        amax = a > amax ? a : amax;
+        prefetch_slice(j, r, c, len, 0, 2);
+    }
+    return amax;
+}
+
 /* The codes of row r into q, and its scale: of y / scale by j->encode,
- * or, given a table t, of the bf16 row xb / scale by row_encode_bf16. */
+ * or, given a table t, of the bf16 row xb / scale by row_encode_bf16. The
+ * encode is part `part` of `parts` of the next row's prefetch. */
 static void encode_row(const struct row_job *j, int64_t r, const float *y, const uint16_t *xb,
-                       const struct cpu_bf16_codes *t, float scale) {
+                       const struct cpu_bf16_codes *t, float scale, int part, int parts) {
     const fp8f_dtype fp8 = j->q->q.dtype;
     const int64_t n = j->x->cols, chunk = row_chunk(j, r);
     uint8_t *q = cpu_row(&j->q->q, r);
@@ -179,7 +216,7 @@ static void encode_row(const struct row_job *j, int64_t r, const float *y, const
             j->kr->row_encode_bf16(xb + c, len, t, q + c, j->stream);
         else
             j->encode(y + c, len, scale, fp8, q + c, j->stream);
-        prefetch_next(j, r, c, len);
+        prefetch_slice(j, r, c, len, part, parts);
     }
     if (j->stream)
         j->kr->store_fence();
@@ -200,11 +237,8 @@ static void rmsnorm_quant_row(const struct row_job *j, int64_t r, int thread) {
     const void *h;
     fp8f_dtype ht;
     const float inv_rms = add_rms(j, r, &h, &ht);
-    const float amax =
-        j->even_odd
-            ? j->kr->row_norm_bf16_eo(h, j->weight->data, inv_rms, y, j->x->cols)
-            : j->kr->row_norm(h, ht, j->weight->data, j->weight->dtype, inv_rms, y, j->x->cols);
-    encode_row(j, r, y, NULL, NULL, row_scale(amax, j->scale_ub, j->q->q.dtype));
+    const float amax = norm_row(j, r, h, ht, inv_rms, y);
+    encode_row(j, r, y, NULL, NULL, row_scale(amax, j->scale_ub, j->q->q.dtype), 1, 2);
 }
 
 static void quant_row(const struct row_job *j, int64_t r, int thread) {
@@ -214,13 +248,14 @@ static void quant_row(const struct row_job *j, int64_t r, int thread) {
         const float scale = row_scale(j->kr->row_amax_bf16(xr, j->x->cols), j->scale_ub, fp8);
         struct cpu_bf16_codes t;
         if (j->kr->bf16_codes_prepare(scale, fp8, &t)) {
-            encode_row(j, r, NULL, xr, &t, scale);
+            encode_row(j, r, NULL, xr, &t, scale, 0, 1);
             return;
         }
     }
     float *y = j->ys ? (float *)(j->ys + j->ystride * (size_t)thread) : NULL;
     const float amax = j->kr->row_amax(xr, j->x->dtype, y, j->x->cols);
-    encode_row(j, r, y ? y : (const float *)xr, NULL, NULL, row_scale(amax, j->scale_ub, fp8));
+    encode_row(j, r, y ? y : (const float *)xr, NULL, NULL, row_scale(amax, j->scale_ub, fp8), 0,
+               1);
 }
 
 fp8f_status cpu_rmsnorm(struct fp8f_backend *be, const fp8f_tensor *x, fp8f_tensor *residual,
