@@ -165,10 +165,10 @@ static void prefetch_next(const struct row_job *j, int64_t r, int64_t from, int6
  * (three alternations), add+norm+quant 1.0-1.1x; chunks of 256 elements
  * beat 512, 1024 and 2560. add+norm+quant spreads the next row over its
  * norm and encode (two parts) rather than the encode alone: on the Xeon,
- * paired with the copy, four rotated rounds, M = 1024 0.83-0.97x ->
- * 0.97-1.12x and M = 4096 0.94-0.97x -> 1.02-1.15x (two rows ahead:
- * 0.90-0.94x / 0.92-0.94x); on the EPYC, three rounds, 1.02-1.08x ->
- * 1.10-1.15x at M = 1024. Not for rmsnorm: its store pass is bound by its
+ * paired with the copy, four rotated rounds in a calm hour, M = 1024
+ * 0.83-0.97x -> 0.97-1.12x and M = 4096 0.94-0.97x -> 1.02-1.15x (two rows
+ * ahead: 0.90-0.94x / 0.92-0.94x), the same in a busier one; on the EPYC
+ * within its noise. Not for rmsnorm: its store pass is bound by its
  * writes, and the same prefetch there made it 0.89-0.90x as fast. */
 static void prefetch_slice(const struct row_job *j, int64_t r, int64_t c, int64_t len, int part,
                            int parts) {
@@ -196,7 +196,7 @@ static float norm_row(const struct row_job *j, int64_t r, const void *h, fp8f_dt
          * the same even/odd order as the row's */
         const float a = j->even_odd ? j->kr->row_norm_bf16_eo(hc, wc, inv_rms, y + c, len)
                                     : j->kr->row_norm(hc, ht, wc, wt, inv_rms, y + c, len);
-        amax = a > amax ? a : amax;
+        amax = cpu_max_abs(amax, a);
         prefetch_slice(j, r, c, len, 0, 2);
     }
     return amax;
