@@ -167,8 +167,8 @@ static void prefetch_next(const struct row_job *j, int64_t r, int64_t from, int6
  * norm and encode (two parts) rather than the encode alone: on the Xeon,
  * paired with the copy, four rotated rounds in a calm hour, M = 1024
  * 0.83-0.97x -> 0.97-1.12x and M = 4096 0.94-0.97x -> 1.02-1.15x (two rows
- * ahead: 0.90-0.94x / 0.92-0.94x), the same in a busier one; on the EPYC
- * within its noise. Not for rmsnorm: its store pass is bound by its
+ * ahead: 0.90-0.94x / 0.92-0.94x), and no different in a busier hour; on
+ * the EPYC within its noise. Not for rmsnorm: its store pass is bound by its
  * writes, and the same prefetch there made it 0.89-0.90x as fast. */
 static void prefetch_slice(const struct row_job *j, int64_t r, int64_t c, int64_t len, int part,
                            int parts) {
