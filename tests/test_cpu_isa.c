@@ -508,7 +508,7 @@ END_TEST
 static void check_encode_classes(const struct cpu_kernels *kr, fp8f_dtype fp8, tu_rng *rng) {
     const float fmax = fp8f_fp8_max(fp8), normal_min = fp8 == FP8F_E4M3FNUZ ? 0x1p-7f : 0x1p-6f;
     static const float amaxes[] = {1.0f, 3.14159274f, 0.0123456791f, 5.55e+12f};
-    /* multiples of the scale, or special values (marked by a scale of 0) */
+    /* y / scale of the planted values (0 among them); the special ones follow */
     const float of_scale[] = {0.0f,          normal_min * 0.25f, normal_min * 0.99f,
                               normal_min,    normal_min * 1.01f, fmax * 0.999f,
                               fmax,          fmax * 1.02f,       fmax * 1.0357f,
