@@ -305,9 +305,10 @@ START_TEST(gemm_levels) {
     tu_rng rng;
     tu_rng_seed(&rng, 777 + (uint64_t)_i);
     /* every decode row count (1..8: each has its own unrolled kernel), row
-     * groups of the decode (9, 17, 32), then the blocked sizes; the last:
-     * two row blocks of the framework (CPU_GEMM_MC rows and a few) */
-    static const int64_t ms[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 17, 32, 33, CPU_GEMM_MC + 88};
+     * groups of the decode (9, 17, 32), then the blocked sizes (amx: the
+     * streamed tiles up to 64 rows, in groups of 32, blocked from 65); the
+     * last: two row blocks of the framework (CPU_GEMM_MC rows and a few) */
+    static const int64_t ms[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 17, 32, 33, 64, 65, CPU_GEMM_MC + 88};
     static const int64_t ns[] = {1, 31, 32, 67};
     static const int64_t ks[] = {1, 2, 31, 64, 515};
     int idx = 0;

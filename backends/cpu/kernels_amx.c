@@ -1,27 +1,32 @@
 /*
  * AMX-BF16 GEMM kernel: the AVX-512 BF16 table (kernels_avx512bf16.c) with
- * the blocked GEMM on the tile unit. Compiled with -mamx-tile -mamx-bf16
+ * the GEMM on the tile unit. Compiled with -mamx-tile -mamx-bf16
  * on top of the AVX-512 BF16 flags; used only where cpuid reports
  * AMX-TILE and AMX-BF16, the OS saves the tile state and Linux granted
  * this process the tile data permission (cpu_isa.c).
  *
- * Everything but the blocked GEMM is the AVX-512 BF16 table's: the rows,
- * the weight panels, the activation's bf16 pairs (rows one line longer)
- * and the decode of up to DECODE_MAX_ROWS rows (the weight streamed once
- * through vdpbf16ps). Above that the tiles win: a tile step's time does
- * not grow with its rows, while Intel cores issue one vdpbf16ps a cycle.
- * On a 2-thread Xeon, N = 6144, K = 5120, four alternations, tiles /
- * decode: M = 2 2.57-2.88 / 1.33-2.40 ms, M = 3 2.76-3.02 / 1.70-3.28 ms
- * (1.4-1.6x in three of them), M = 4 2.48-2.85 / 2.24-3.94 ms (slower in
- * three); M = 8 2.37-2.90 / 4.00-5.35 ms in an earlier run. Larger M:
- * per group of PANEL_GROUP panels (32 channels each), blocks of up to 256
- * k pairs of each panel are converted into a 32 KB bf16 buffer, whose
+ * Everything but the GEMM of two rows and more is the AVX-512 BF16
+ * table's: the rows, the weight panels, the activation's bf16 pairs (rows
+ * one line longer) and the decode of one row (the weight streamed once
+ * through vdpbf16ps, as fast as the memory). From two rows the tiles win:
+ * a tile step's time does not grow with its rows, while Intel cores issue
+ * one vdpbf16ps a cycle.
+ *
+ * Up to STREAM_MAX_ROWS rows the weight is streamed once (streamed_amx):
+ * per panel (32 channels), group of up to 32 rows and step of 16 k
+ * pairs, the step's 1 KB of codes is converted into a 2 KB slot of bf16
+ * pairs that stays in L1 and multiplied at once, two A tiles (16 rows x 16 k pairs of the
+ * activation) times two B tiles (16 k pairs x 16 channels) into four f32
+ * C tiles that hold the panel's sums over the whole of K. The next step's
+ * conversion, and its reads from memory, overlap this step's tile
+ * multiplies.
+ *
+ * Larger M (blocked_amx): per group of PANEL_GROUP panels, blocks of up to
+ * 256 k pairs of each panel are converted into a 32 KB bf16 buffer, whose
  * rows are the B tiles' rows as they are (one k pair, 16 channels as bf16
- * pairs); then for every 32 rows and each panel of the group, 16 k pairs
- * at a time, two A tiles (16 rows x 16 k pairs of the activation) times
- * two B tiles (16 k pairs x 16 channels) accumulate into four f32 C tiles
- * with tdpbf16ps. Partial sums between blocks, and the rows for the
- * epilogue, go through per-thread f32 buffers (32 floats a row and
+ * pairs); then every 32 rows are multiplied by each panel of the group, 16
+ * k pairs a tile step, as above. Partial sums between blocks, and the rows
+ * for the epilogue, go through per-thread f32 buffers (32 floats a row and
  * panel).
  *
  * Numerics: every product of two fp8 values is exact in f32, and tdpbf16ps
@@ -105,6 +110,67 @@ static void convert_block(const struct tabs *t, const uint8_t *wp, int64_t q0, i
     __asm__ volatile("" ::: "memory");
 }
 
+/* The C tiles of one or two row groups (rows1 = 0: one). */
+#define AMX_INLINE static inline __attribute__((always_inline))
+AMX_INLINE void zero_c_tiles(int rows1) {
+    _tile_zero(0);
+    _tile_zero(1);
+    if (rows1) {
+        _tile_zero(2);
+        _tile_zero(3);
+    }
+}
+
+/* ... into cb, 32 floats a row: row group 1 from row 16. */
+AMX_INLINE void store_c_tiles(float *cb, int rows1) {
+    _tile_stored(0, cb, 128);
+    _tile_stored(1, cb + 16, 128);
+    if (rows1) {
+        _tile_stored(2, cb + 16 * 32, 128);
+        _tile_stored(3, cb + 16 * 32 + 16, 128);
+    }
+}
+
+/* The next up to 32 of left rows as two row groups (rows0, then rows1:
+ * 0 if one group), the tiles configured for them unless *loaded (the
+ * rows of the shape loaded; -1: none yet) says they already are. */
+AMX_INLINE int next_rows(int64_t left, int *rows0, int *rows1, int *loaded) {
+    const int rows = left < 2 * TILE_ROWS ? (int)left : 2 * TILE_ROWS;
+    *rows0 = rows < TILE_ROWS ? rows : TILE_ROWS;
+    *rows1 = rows - *rows0;
+    if (rows != *loaded) {
+        configure_tiles(*rows0, *rows1);
+        *loaded = rows;
+    }
+    return rows;
+}
+
+/* One tile step: 16 k pairs of the activation rows at a (astr bytes
+ * apart; the second row group 16 rows on) times the converted k pairs at
+ * wb (each k pair two 64-byte registers, channels 0-15 then 16-31) into
+ * the C tiles. */
+AMX_INLINE void tile_step(const char *a, size_t astr, const __m512i *wb, int rows1) {
+    _tile_loadd(4, a, astr);
+    _tile_loadd(6, wb, 128);
+    _tile_loadd(7, wb + 1, 128);
+    _tile_dpbf16ps(0, 4, 6);
+    _tile_dpbf16ps(1, 4, 7);
+    if (rows1) {
+        _tile_loadd(5, a + TILE_ROWS * astr, astr);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+    }
+}
+
+/* rows rows from row0 of the sums in cb (32 floats a row) through the
+ * epilogue into the output's channels n0.. */
+AMX_INLINE void epilogue_rows(const struct cpu_gemm_args *g, int64_t row0, int rows, int64_t n0,
+                              const float *cb) {
+    for (int r = 0; r < rows; r++)
+        for (int z = 0; z < 2; z++)
+            epilogue16(g, row0 + r, n0 + 16 * z, _mm512_load_ps(cb + (size_t)r * 32 + 16 * z), 1.0f);
+}
+
 /* Rows [i, i + rows0 + rows1) times the converted block (nq k pairs from
  * q0) into the partial sums cb (32 floats a row), starting from zero on
  * the first block. */
@@ -113,12 +179,7 @@ static void multiply_rows(const struct cpu_gemm_args *g, int64_t i, int rows1, i
     const size_t astr = g->a_stride;
     const char *a = (const char *)g->a + (size_t)i * astr + (size_t)q0 * 4;
     if (first) {
-        _tile_zero(0);
-        _tile_zero(1);
-        if (rows1) {
-            _tile_zero(2);
-            _tile_zero(3);
-        }
+        zero_c_tiles(rows1);
     } else {
         _tile_loadd(0, cb, 128);
         _tile_loadd(1, cb + 16, 128);
@@ -133,23 +194,9 @@ static void multiply_rows(const struct cpu_gemm_args *g, int64_t i, int rows1, i
         if (s + TILE_PAIRS < nq)
             for (int r = 0; r < (rows1 ? 2 * TILE_ROWS : TILE_ROWS); r++)
                 _mm_prefetch(a + (size_t)r * astr + (s + TILE_PAIRS) * 4, _MM_HINT_T0);
-        _tile_loadd(4, a + s * 4, astr);
-        _tile_loadd(6, wb + 2 * s, 128);
-        _tile_loadd(7, wb + 2 * s + 1, 128);
-        _tile_dpbf16ps(0, 4, 6);
-        _tile_dpbf16ps(1, 4, 7);
-        if (rows1) {
-            _tile_loadd(5, a + TILE_ROWS * astr + s * 4, astr);
-            _tile_dpbf16ps(2, 5, 6);
-            _tile_dpbf16ps(3, 5, 7);
-        }
+        tile_step(a + s * 4, astr, wb + 2 * s, rows1);
     }
-    _tile_stored(0, cb, 128);
-    _tile_stored(1, cb + 16, 128);
-    if (rows1) {
-        _tile_stored(2, cb + 16 * 32, 128);
-        _tile_stored(3, cb + 16 * 32 + 16, 128);
-    }
+    store_c_tiles(cb, rows1);
 }
 
 /* Panels converted together: the rows of a block are multiplied by all
@@ -170,7 +217,7 @@ static void blocked_amx(const struct cpu_gemm_args *g, int64_t m0, int64_t m1, i
     const size_t cpanel = (size_t)CPU_GEMM_MC * 32; /* floats of one panel's partial sums */
     __m512i *wb = (__m512i *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     float *cbuf = (float *)(wb + PANEL_GROUP * 2 * KCPA);
-    int cur0 = -1, cur1 = -1; /* the tile shape loaded */
+    int loaded = -1; /* the tile shape's rows */
     for (int64_t p = p0; p < p1; p += PANEL_GROUP) {
         const int np = p1 - p < PANEL_GROUP ? (int)(p1 - p) : PANEL_GROUP;
         for (int64_t q0 = 0; q0 < kp; q0 += KCPA) {
@@ -180,25 +227,69 @@ static void blocked_amx(const struct cpu_gemm_args *g, int64_t m0, int64_t m1, i
                               wb + (size_t)h * 2 * KCPA);
             const int first = q0 == 0, last = q0 + nq >= kp;
             for (int64_t i = m0; i < m1; i += 2 * TILE_ROWS) {
-                const int rows = m1 - i < 2 * TILE_ROWS ? (int)(m1 - i) : 2 * TILE_ROWS;
-                const int rows0 = rows < TILE_ROWS ? rows : TILE_ROWS, rows1 = rows - rows0;
-                if (rows0 != cur0 || rows1 != cur1) {
-                    configure_tiles(rows0, rows1);
-                    cur0 = rows0;
-                    cur1 = rows1;
-                }
+                int rows0, rows1;
+                const int rows = next_rows(m1 - i, &rows0, &rows1, &loaded);
                 for (int h = 0; h < np; h++) {
                     float *cb = cbuf + (size_t)h * cpanel + (size_t)(i - m0) * 32;
                     multiply_rows(g, i, rows1, q0, nq, wb + (size_t)h * 2 * KCPA, cb, first);
                     if (last)
-                        for (int r = 0; r < rows; r++)
-                            for (int z = 0; z < 2; z++)
-                                epilogue16(g, i + r, (p + h) * BF16_NR + 16 * z,
-                                           _mm512_load_ps(cb + (size_t)r * 32 + 16 * z), 1.0f);
+                        epilogue_rows(g, i, rows, (p + h) * BF16_NR, cb);
                 }
             }
         }
     }
+    _tile_release();
+}
+
+/* Rows [m0, m0 + rows0 + rows1) (one or two tile row groups) times one
+ * panel over the whole of K: each 16-pair step is converted into one of
+ * two 2 KB slots of ring, which stay in L1, and multiplied at once, so that
+ * the next step's conversion and its reads from memory overlap this
+ * step's tile multiplies, and the C tiles hold the panel's sums from the
+ * first k to the last (no partial sums in memory). */
+static void stream_panel(const struct cpu_gemm_args *g, const struct tabs *t, int64_t m0,
+                         int rows0, int rows1, const uint8_t *wp, int64_t n0, __m512i *ring,
+                         float *cb) {
+    const size_t astr = g->a_stride;
+    const char *a = (const char *)g->a + (size_t)m0 * astr;
+    const int64_t kp = kpairs(g->k);
+    zero_c_tiles(rows1);
+    int slot = 0;
+    for (int64_t q0 = 0; q0 < kp; q0 += TILE_PAIRS, slot ^= 1) {
+        const int64_t nq = kp - q0 < TILE_PAIRS ? kp - q0 : TILE_PAIRS;
+        __m512i *wb = ring + slot * 2 * TILE_PAIRS;
+        convert_block(t, wp, q0, nq, wb);
+        tile_step(a + q0 * 4, astr, wb, rows1);
+    }
+    store_c_tiles(cb, rows1);
+    epilogue_rows(g, m0, rows0 + rows1, n0, cb);
+}
+
+/* Rows [m0, m1) against panels [p0, p1), the weight streamed from memory
+ * once: each panel is multiplied by the rows in groups of up to 32, the
+ * first group reading it from memory, the others from L2 (160 KB at K =
+ * 5120). */
+/* Up to this many rows streamed_amx beats blocked_amx, whose conversion
+ * into 128 KB of blocks (beyond L1) and multiplies did not overlap: on a
+ * 2-thread Xeon, N = 6144, K = 5120, five rotated rounds, medians, ms,
+ * blocked / streamed: M = 2 1.98 (vdpbf16ps decode) / 1.33, M = 4 2.64 /
+ * 1.20, M = 8 2.51 / 1.22, M = 16 2.09 / 1.38, M = 32 3.54 / 2.58, M = 48
+ * 4.24 / 3.46, M = 64 5.97 / 4.84; M = 128 11.2 / 9.7 with runs from 5.5
+ * to 12.5 on both sides, so larger M stays blocked. */
+#define STREAM_MAX_ROWS 64
+static void streamed_amx(const struct cpu_gemm_args *g, int64_t m0, int64_t m1, int64_t p0,
+                         int64_t p1, void *scratch) {
+    const struct tabs t = make_tabs(g->fp8);
+    const size_t pb = cpu_bf16_panel_bytes(g->k);
+    __m512i *ring = (__m512i *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    float *cb = (float *)(ring + 4 * TILE_PAIRS);
+    int loaded = -1; /* the tile shape's rows */
+    for (int64_t p = p0; p < p1; p++)
+        for (int64_t i = m0; i < m1; i += 2 * TILE_ROWS) {
+            int rows0, rows1;
+            next_rows(m1 - i, &rows0, &rows1, &loaded);
+            stream_panel(g, &t, i, rows0, rows1, g->w + (size_t)p * pb, p * BF16_NR, ring, cb);
+        }
     _tile_release();
 }
 
@@ -209,20 +300,21 @@ static size_t amx_scratch_bytes(int64_t k) {
     return own > decode ? own : decode;
 }
 
-#define DECODE_MAX_ROWS 3
-
 static void amx_gemm_block(const struct cpu_gemm_args *g, int64_t m0, int64_t m1, int64_t p0,
                            int64_t p1, void *scratch) {
-    if (m1 - m0 <= DECODE_MAX_ROWS)
+    const int64_t rows = m1 - m0;
+    if (rows == 1)
         cpu_bf16_gemm_block(g, m0, m1, p0, p1, scratch);
+    else if (rows <= STREAM_MAX_ROWS)
+        streamed_amx(g, m0, m1, p0, p1, scratch);
     else
         blocked_amx(g, m0, m1, p0, p1, scratch);
 }
 
 const struct cpu_kernels cpu_kernels_amx = {
     BF16_TABLE_ROWS_AND_PANELS,
-    .gemm_name = "amx-bf16 tdpbf16ps (32 rows x 32 channels a tile step; fp8->bf16 by vpermi2b "
-                 "into 32 KB blocks; M<=3 as avx512bf16)",
+    .gemm_name = "amx-bf16 tdpbf16ps (32 rows x 32 channels a tile step; fp8->bf16 by vpermi2b; "
+                 "M<=64 streams the weight once, larger M in 32 KB blocks; M=1 as avx512bf16)",
     .a_row_bytes = amx_a_row_bytes,
     .prep_a = amx_prep_a,
     .scratch_bytes = amx_scratch_bytes,
