@@ -15,11 +15,11 @@
  * Up to STREAM_MAX_ROWS rows the weight is streamed once (streamed_amx):
  * per panel (32 channels), group of up to 32 rows and step of 16 k
  * pairs, the step's 1 KB of codes is converted into a 2 KB slot of bf16
- * pairs that stays in L1 and multiplied at once, two A tiles (16 rows x 16 k pairs of the
- * activation) times two B tiles (16 k pairs x 16 channels) into four f32
- * C tiles that hold the panel's sums over the whole of K. The next step's
- * conversion, and its reads from memory, overlap this step's tile
- * multiplies.
+ * pairs that stays in L1 and multiplied at once: two A tiles (16 rows x
+ * 16 k pairs of the activation) times two B tiles (16 k pairs x 16
+ * channels) into four f32 C tiles, which hold the panel's sums over the
+ * whole of K. The next step's conversion, and its reads from memory,
+ * overlap this step's tile multiplies.
  *
  * Larger M (blocked_amx): per group of PANEL_GROUP panels, blocks of up to
  * 256 k pairs of each panel are converted into a 32 KB bf16 buffer, whose
@@ -168,7 +168,8 @@ AMX_INLINE void epilogue_rows(const struct cpu_gemm_args *g, int64_t row0, int r
                               const float *cb) {
     for (int r = 0; r < rows; r++)
         for (int z = 0; z < 2; z++)
-            epilogue16(g, row0 + r, n0 + 16 * z, _mm512_load_ps(cb + (size_t)r * 32 + 16 * z), 1.0f);
+            epilogue16(g, row0 + r, n0 + 16 * z, _mm512_load_ps(cb + (size_t)r * 32 + 16 * z),
+                       1.0f);
 }
 
 /* Rows [i, i + rows0 + rows1) times the converted block (nq k pairs from
@@ -265,10 +266,6 @@ static void stream_panel(const struct cpu_gemm_args *g, const struct tabs *t, in
     epilogue_rows(g, m0, rows0 + rows1, n0, cb);
 }
 
-/* Rows [m0, m1) against panels [p0, p1), the weight streamed from memory
- * once: each panel is multiplied by the rows in groups of up to 32, the
- * first group reading it from memory, the others from L2 (160 KB at K =
- * 5120). */
 /* Up to this many rows streamed_amx beats blocked_amx, whose conversion
  * into 128 KB of blocks (beyond L1) and multiplies did not overlap: on a
  * 2-thread Xeon, N = 6144, K = 5120, five rotated rounds, medians, ms,
@@ -277,6 +274,11 @@ static void stream_panel(const struct cpu_gemm_args *g, const struct tabs *t, in
  * 4.24 / 3.46, M = 64 5.97 / 4.84; M = 128 11.2 / 9.7 with runs from 5.5
  * to 12.5 on both sides, so larger M stays blocked. */
 #define STREAM_MAX_ROWS 64
+
+/* Rows [m0, m1) against panels [p0, p1), the weight streamed from memory
+ * once: each panel is multiplied by the rows in groups of up to 32, the
+ * first group reading it from memory, the others from L2 (160 KB at K =
+ * 5120). */
 static void streamed_amx(const struct cpu_gemm_args *g, int64_t m0, int64_t m1, int64_t p0,
                          int64_t p1, void *scratch) {
     const struct tabs t = make_tabs(g->fp8);
