@@ -94,6 +94,9 @@ static void configure_tiles(int rows0, int rows1) {
  * next whole tile step are zeros. */
 static void convert_block(const struct tabs *t, const uint8_t *wp, int64_t q0, int64_t nq,
                           __m512i *wb) {
+    /* the tile loads' asm does not say it reads memory: keep the stores
+     * below after the earlier tile loads of wb ... */
+    __asm__ volatile("" ::: "memory");
     const int64_t steps = (nq + TILE_PAIRS - 1) / TILE_PAIRS * TILE_PAIRS;
     for (int64_t pp = 0; pp < nq; pp++) {
         __m512i w0, w1;
@@ -105,8 +108,7 @@ static void convert_block(const struct tabs *t, const uint8_t *wp, int64_t q0, i
         _mm512_store_si512(wb + 2 * pp, _mm512_setzero_si512());
         _mm512_store_si512(wb + 2 * pp + 1, _mm512_setzero_si512());
     }
-    /* the tile loads' asm does not say it reads memory: keep these stores
-     * before them */
+    /* ... and before the later ones */
     __asm__ volatile("" ::: "memory");
 }
 
