@@ -1,7 +1,9 @@
 #!/bin/sh
 # fp8fuse-bench end to end on the CPU backend, small shapes: every op runs
 # and prints its line, the peers print theirs (the copy timed apart and in
-# alternation with the operation, the unfused path), and --json gives one
+# alternation with the operation, the unfused path, and where configure
+# found oneDNN its matmul timed apart and in alternation with the GEMM),
+# and --json gives one
 # record per figure. Run by `make check` from the build directory.
 bench=./fp8fuse-bench
 [ -x "$bench" ] || { echo "SKIP: $bench not built"; exit 77; }
@@ -24,6 +26,10 @@ expect 1 '^gemm +cpu +host +8x64x128 +[0-9.]+ '
 expect 6 '^  peer memcpy +[0-9.]+ .* fp8fuse [0-9.]+x of copy bandwidth'
 expect 4 '^  peer memcpy, paired +[0-9.]+ .* fp8fuse [0-9.]+x \(p10-p90 [0-9.]+-[0-9.]+x\)'
 expect 2 '^  peer unfused +[0-9.]+ '
+case $(printf '%s\n' "$out" | grep -m1 'peers:') in
+*onednn-bf16*) expect 2 '^  peer onednn-(bf16|f32)\(.*\), paired +[0-9.]+ .* fp8fuse [0-9.]+x \(p10-p90' ;;
+*) expect 0 ', paired .* speed-up' ;;
+esac
 json=$(OMP_NUM_THREADS=2 $bench $args --op add_norm_quant --json 2>/dev/null) || {
     echo "FAIL: fp8fuse-bench --json exited with an error"
     exit 1

@@ -158,41 +158,49 @@ static int peer_memcpy(double bytes, int reps, struct peer_result *r) {
     return 1;
 }
 
+/* own and peer in alternation: 3 pairs of warm-up, then `reps` timed
+ * pairs; ratio per pair = factor * peer time / own time. Returns 0 when
+ * out of memory. */
+static int time_paired(peer_fn own, void *own_arg, peer_fn peer, void *peer_arg, int reps,
+                       double factor, struct paired_result *r) {
+    for (int i = 0; i < 3; i++) {
+        own(own_arg, i);
+        peer(peer_arg, i);
+    }
+    double *t = malloc(sizeof(double) * 3 * (size_t)reps);
+    if (!t)
+        return 0;
+    double *own_us = t, *peer_us = t + reps, *ratio = t + 2 * reps;
+    for (int i = 0; i < reps; i++) {
+        double t0 = now_s();
+        own(own_arg, i);
+        double t1 = now_s();
+        peer(peer_arg, i);
+        double t2 = now_s();
+        own_us[i] = (t1 - t0) * 1e6;
+        peer_us[i] = (t2 - t1) * 1e6;
+        ratio[i] = factor * peer_us[i] / own_us[i];
+    }
+    r->reps = reps;
+    r->own_med_us = median(own_us, reps);
+    r->peer_med_us = median(peer_us, reps);
+    r->ratio_med = median(ratio, reps); /* sorts ratio */
+    tails(ratio, reps, &r->ratio_p10, &r->ratio_p90);
+    free(t);
+    return 1;
+}
+
 int bench_peers_copy_paired(void (*own)(void *arg, int iter), void *own_arg, double bytes,
                             int reps, struct paired_result *r) {
     struct copy_arg c;
     if (!copy_setup(bytes, &c))
         return 0;
-    for (int i = 0; i < 3; i++) {
-        own(own_arg, i);
-        copy_call(&c, i);
-    }
-    double *t = malloc(sizeof(double) * 3 * (size_t)reps);
-    if (!t) {
-        copy_free(&c);
-        return 0;
-    }
-    double *own_us = t, *copy_us = t + reps, *ratio = t + 2 * reps;
-    for (int i = 0; i < reps; i++) {
-        double t0 = now_s();
-        own(own_arg, i);
-        double t1 = now_s();
-        copy_call(&c, i);
-        double t2 = now_s();
-        own_us[i] = (t1 - t0) * 1e6;
-        copy_us[i] = (t2 - t1) * 1e6;
-        /* the operation's bytes per second over the copy's, this pair */
-        ratio[i] = (bytes / own_us[i]) / (2.0 * (double)c.bytes / copy_us[i]);
-    }
-    r->reps = reps;
-    r->copy_bytes = 2.0 * (double)c.bytes;
-    r->own_med_us = median(own_us, reps);
-    r->copy_med_us = median(copy_us, reps);
-    r->ratio_med = median(ratio, reps); /* sorts ratio */
-    tails(ratio, reps, &r->ratio_p10, &r->ratio_p90);
-    free(t);
+    r->name = "memcpy";
+    r->peer_bytes = 2.0 * (double)c.bytes;
+    /* (bytes / own time) / (copy bytes / copy time) */
+    const int ok = time_paired(own, own_arg, copy_call, &c, reps, bytes / r->peer_bytes, r);
     copy_free(&c);
-    return 1;
+    return ok;
 }
 
 /* ---- the library's unfused path ---- */
@@ -268,36 +276,62 @@ int bench_peers_rows(fp8f_ctx *ctx, int op, int64_t m, int64_t h, fp8f_dtype dty
 /* ---- oneDNN bf16 matmul with prepacked weights ---- */
 
 #ifdef FP8F_PEER_DNNL
-struct dnnl_arg {
-    dnnl_primitive_t prim;
+/* A matmul primitive with its operands, weights prepacked. */
+struct dnnl_peer {
+    dnnl_engine_t eng;
     dnnl_stream_t stream;
+    dnnl_primitive_desc_t pd, rpd;
+    dnnl_primitive_t prim, reorder;
+    dnnl_memory_t sm, wu, wp, dm;
     dnnl_exec_arg_t args[3];
+    char name[96];
+    double bytes, flops;
 };
 
 static void dnnl_call(void *p, int iter) {
     (void)iter;
-    struct dnnl_arg *d = p;
+    struct dnnl_peer *d = p;
     dnnl_primitive_execute(d->prim, d->stream, 3, d->args);
     dnnl_stream_wait(d->stream);
+}
+
+/* Releases what dnnl_setup made (NULL handles skipped). */
+static void dnnl_teardown(struct dnnl_peer *d) {
+    if (d->prim)
+        dnnl_primitive_destroy(d->prim);
+    if (d->reorder)
+        dnnl_primitive_destroy(d->reorder);
+    if (d->rpd)
+        dnnl_primitive_desc_destroy(d->rpd);
+    if (d->pd)
+        dnnl_primitive_desc_destroy(d->pd);
+    dnnl_memory_t mems[4] = {d->sm, d->wu, d->wp, d->dm};
+    for (int i = 0; i < 4; i++)
+        if (mems[i])
+            dnnl_memory_destroy(mems[i]);
+    if (d->stream)
+        dnnl_stream_destroy(d->stream);
+    if (d->eng)
+        dnnl_engine_destroy(d->eng);
+    memset(d, 0, sizeof *d);
 }
 
 #define DN(call)                                                                               \
     do {                                                                                       \
         if ((call) != dnnl_success) {                                                          \
-            fprintf(stderr, "fp8fuse-bench: oneDNN: %s failed\n", #call);                      \
-            return 0;                                                                          \
+            fprintf(stderr, "fp8fuse-bench: oneDNN: %s failed\n", #call);                     \
+            goto fail;                                                                         \
         }                                                                                      \
     } while (0)
 
-/* dt: dnnl_bf16, or dnnl_f32 where this CPU has no bf16 matmul (AVX2
- * only: oneDNN then refuses to create one); returns 0 when the primitive
- * cannot be created. */
-static int peer_dnnl(int64_t m, int64_t n, int64_t k, dnnl_data_type_t dt, int reps,
-                     struct peer_result *r) {
-    dnnl_engine_t eng;
-    struct dnnl_arg d;
-    DN(dnnl_engine_create(&eng, dnnl_cpu, 0));
-    DN(dnnl_stream_create(&d.stream, eng, dnnl_stream_default_flags));
+/* An m x k by k x n matmul in dt (dnnl_bf16, or dnnl_f32 where this CPU
+ * has no bf16 matmul: AVX2 only, where oneDNN refuses to create one), the
+ * weights reordered once into the layout oneDNN picks; 0 when the
+ * primitive cannot be created (then nothing is held). */
+static int dnnl_setup(int64_t m, int64_t n, int64_t k, dnnl_data_type_t dt, struct dnnl_peer *d) {
+    memset(d, 0, sizeof *d);
+    DN(dnnl_engine_create(&d->eng, dnnl_cpu, 0));
+    DN(dnnl_stream_create(&d->stream, d->eng, dnnl_stream_default_flags));
     dnnl_dims_t sd = {m, k}, wd = {k, n}, dd = {m, n};
     dnnl_memory_desc_t smd, wany, wuser, dmd;
     DN(dnnl_memory_desc_init_by_tag(&smd, 2, sd, dt, dnnl_ab));
@@ -306,57 +340,62 @@ static int peer_dnnl(int64_t m, int64_t n, int64_t k, dnnl_data_type_t dt, int r
     DN(dnnl_memory_desc_init_by_tag(&dmd, 2, dd, dt, dnnl_ab));
     dnnl_matmul_desc_t mmd;
     DN(dnnl_matmul_desc_init(&mmd, &smd, &wany, NULL, &dmd));
-    dnnl_primitive_desc_t pd;
-    if (dnnl_primitive_desc_create(&pd, &mmd, NULL, eng, NULL) != dnnl_success) {
-        dnnl_stream_destroy(d.stream);
-        dnnl_engine_destroy(eng);
+    if (dnnl_primitive_desc_create(&d->pd, &mmd, NULL, d->eng, NULL) != dnnl_success) {
+        d->pd = NULL; /* no such matmul here: not an error */
+        dnnl_teardown(d);
         return 0;
     }
-    const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-    dnnl_memory_t sm, wu, wp, dm;
-    DN(dnnl_memory_create(&sm, &smd, eng, DNNL_MEMORY_ALLOCATE));
-    DN(dnnl_memory_create(&wu, &wuser, eng, DNNL_MEMORY_ALLOCATE));
-    DN(dnnl_memory_create(&wp, wmd, eng, DNNL_MEMORY_ALLOCATE));
-    DN(dnnl_memory_create(&dm, &dmd, eng, DNNL_MEMORY_ALLOCATE));
+    const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(d->pd, dnnl_query_weights_md, 0);
+    DN(dnnl_memory_create(&d->sm, &smd, d->eng, DNNL_MEMORY_ALLOCATE));
+    DN(dnnl_memory_create(&d->wu, &wuser, d->eng, DNNL_MEMORY_ALLOCATE));
+    DN(dnnl_memory_create(&d->wp, wmd, d->eng, DNNL_MEMORY_ALLOCATE));
+    DN(dnnl_memory_create(&d->dm, &dmd, d->eng, DNNL_MEMORY_ALLOCATE));
     void *p;
     const fp8f_dtype et = dt == dnnl_bf16 ? FP8F_BF16 : FP8F_F32;
-    DN(dnnl_memory_get_data_handle(sm, &p));
+    DN(dnnl_memory_get_data_handle(d->sm, &p));
     for (int64_t i = 0; i < m * k; i++)
         fp8f_store_float(et, p, i, (float)((i * 7919 % 1000) / 500.0 - 1));
-    DN(dnnl_memory_get_data_handle(wu, &p));
+    DN(dnnl_memory_get_data_handle(d->wu, &p));
     for (int64_t i = 0; i < n * k; i++)
         fp8f_store_float(et, p, i, (float)((i * 104729 % 1000) / 5e5));
     /* prepack the weights once */
-    dnnl_primitive_desc_t rpd;
-    dnnl_primitive_t reorder;
-    DN(dnnl_reorder_primitive_desc_create(&rpd, &wuser, eng, wmd, eng, NULL));
-    DN(dnnl_primitive_create(&reorder, rpd));
-    dnnl_exec_arg_t ra[2] = {{DNNL_ARG_FROM, wu}, {DNNL_ARG_TO, wp}};
-    DN(dnnl_primitive_execute(reorder, d.stream, 2, ra));
-    DN(dnnl_stream_wait(d.stream));
-    DN(dnnl_primitive_create(&d.prim, pd));
-    d.args[0] = (dnnl_exec_arg_t){DNNL_ARG_SRC, sm};
-    d.args[1] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, wp};
-    d.args[2] = (dnnl_exec_arg_t){DNNL_ARG_DST, dm};
+    DN(dnnl_reorder_primitive_desc_create(&d->rpd, &wuser, d->eng, wmd, d->eng, NULL));
+    DN(dnnl_primitive_create(&d->reorder, d->rpd));
+    dnnl_exec_arg_t ra[2] = {{DNNL_ARG_FROM, d->wu}, {DNNL_ARG_TO, d->wp}};
+    DN(dnnl_primitive_execute(d->reorder, d->stream, 2, ra));
+    DN(dnnl_stream_wait(d->stream));
+    DN(dnnl_primitive_create(&d->prim, d->pd));
+    d->args[0] = (dnnl_exec_arg_t){DNNL_ARG_SRC, d->sm};
+    d->args[1] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, d->wp};
+    d->args[2] = (dnnl_exec_arg_t){DNNL_ARG_DST, d->dm};
     const char *impl = NULL;
-    dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
-    static char name[96];
-    snprintf(name, sizeof name, "onednn-%s(%s)", dt == dnnl_bf16 ? "bf16" : "f32",
+    dnnl_primitive_desc_query(d->pd, dnnl_query_impl_info_str, 0, &impl);
+    snprintf(d->name, sizeof d->name, "onednn-%s(%s)", dt == dnnl_bf16 ? "bf16" : "f32",
              impl ? impl : "?");
+    d->bytes = (double)fp8f_dtype_size(et) * (double)(m * k + n * k + m * n);
+    d->flops = 2.0 * m * n * k;
+    return 1;
+fail:
+    dnnl_teardown(d);
+    return 0;
+}
+
+/* The bf16 matmul, or the f32 one where there is no bf16 matmul. */
+static int dnnl_setup_best(int64_t m, int64_t n, int64_t k, struct dnnl_peer *d) {
+    return dnnl_setup(m, n, k, dnnl_bf16, d) || dnnl_setup(m, n, k, dnnl_f32, d);
+}
+
+static int peer_dnnl(int64_t m, int64_t n, int64_t k, int reps, struct peer_result *r) {
+    struct dnnl_peer d;
+    if (!dnnl_setup_best(m, n, k, &d))
+        return 0;
+    static char name[96]; /* outlives the call */
+    memcpy(name, d.name, sizeof name);
     r->name = name;
-    r->bytes = (double)fp8f_dtype_size(et) * (double)(m * k + n * k + m * n);
-    r->flops = 2.0 * m * n * k;
+    r->bytes = d.bytes;
+    r->flops = d.flops;
     time_peer(dnnl_call, &d, reps, r);
-    dnnl_primitive_destroy(d.prim);
-    dnnl_primitive_destroy(reorder);
-    dnnl_primitive_desc_destroy(rpd);
-    dnnl_primitive_desc_destroy(pd);
-    dnnl_memory_destroy(sm);
-    dnnl_memory_destroy(wu);
-    dnnl_memory_destroy(wp);
-    dnnl_memory_destroy(dm);
-    dnnl_stream_destroy(d.stream);
-    dnnl_engine_destroy(eng);
+    dnnl_teardown(&d);
     return 1;
 }
 #endif
@@ -408,14 +447,30 @@ int bench_peers_gemm(int64_t m, int64_t n, int64_t k, double bytes, int reps,
     (void)bytes;
     cnt += peer_memcpy(2.0 * (double)n * (double)k, reps, &out[cnt]);
 #ifdef FP8F_PEER_DNNL
-    if (peer_dnnl(m, n, k, dnnl_bf16, reps, &out[cnt]))
-        cnt++;
-    else /* named onednn-f32(...) in the table */
-        cnt += peer_dnnl(m, n, k, dnnl_f32, reps, &out[cnt]);
+    cnt += peer_dnnl(m, n, k, reps, &out[cnt]); /* onednn-f32(...) where no bf16 matmul */
 #endif
 #ifdef FP8F_PEER_OPENBLAS
     cnt += peer_sgemm(m, n, k, reps, &out[cnt]);
 #endif
     (void)m;
     return cnt;
+}
+
+int bench_peers_gemm_paired(void (*own)(void *arg, int iter), void *own_arg, int64_t m,
+                            int64_t n, int64_t k, int reps, struct paired_result *r) {
+#ifdef FP8F_PEER_DNNL
+    struct dnnl_peer d;
+    static char name[96]; /* outlives the call */
+    if (m == 0 || !dnnl_setup_best(m, n, k, &d))
+        return 0;
+    memcpy(name, d.name, sizeof name);
+    r->name = name;
+    r->peer_bytes = d.bytes;
+    const int ok = time_paired(own, own_arg, dnnl_call, &d, reps, 1.0, r);
+    dnnl_teardown(&d);
+    return ok;
+#else
+    (void)own, (void)own_arg, (void)m, (void)n, (void)k, (void)reps, (void)r;
+    return 0;
+#endif
 }

@@ -40,19 +40,25 @@ const char *bench_peers_compiled(void);
  * fills out[], returns how many. `bytes` is what the operation moves. */
 int bench_peers_rows(fp8f_ctx *ctx, int op, int64_t m, int64_t h, fp8f_dtype dtype,
                      double bytes, int reps, struct peer_result *out);
-/* The copy peer timed in alternation with the operation itself (own(arg,
- * i), one call, synchronous): a pair is one call of each, back to back, so
- * both see the same state of a machine whose memory speed drifts within
- * seconds. ratio_*: the operation's bytes per second over the copy's, per
- * pair (median, 10th and 90th percentiles); `bytes` is what the operation
- * moves. Returns 0 when out of memory. */
+/* A peer timed in alternation with the operation itself (own(arg, i), one
+ * call, synchronous): a pair is one call of each, back to back, so both
+ * see the same state of a machine whose speed drifts within seconds (a
+ * shared VM). ratio_*: per pair (median, 10th and 90th percentiles). */
 struct paired_result {
+    const char *name; /* the peer's */
     int reps;
-    double own_med_us, copy_med_us, copy_bytes;
+    double own_med_us, peer_med_us, peer_bytes;
     double ratio_med, ratio_p10, ratio_p90;
 };
+/* The copy peer paired with the operation, which moves `bytes`: ratio =
+ * the operation's bytes per second over the copy's. Returns 0 when out of
+ * memory. */
 int bench_peers_copy_paired(void (*own)(void *arg, int iter), void *own_arg, double bytes,
                             int reps, struct paired_result *r);
+/* The oneDNN matmul of bench_peers_gemm paired with the GEMM: ratio =
+ * oneDNN's time / the GEMM's. Returns 0 without oneDNN (or out of memory). */
+int bench_peers_gemm_paired(void (*own)(void *arg, int iter), void *own_arg, int64_t m,
+                            int64_t n, int64_t k, int reps, struct paired_result *r);
 
 /* Peers of a GEMM case (activation and output in `dtype`). */
 int bench_peers_gemm(int64_t m, int64_t n, int64_t k, double bytes, int reps,

@@ -577,32 +577,41 @@ static void own_call(void *arg, int i) {
     check(c->ctx, fp8f_ctx_sync(c->ctx), "sync");
 }
 
-/* The copy once more, its calls alternated with the operation's: on a
- * machine whose memory speed drifts within seconds (a shared VM), a copy
- * timed after the operation can land in another state; a pair's two calls
- * see the same one. The ratio is the median of the pairs' ratios. */
-static void paired_copy_report(const struct opts *o, const struct bcase *c, double own_us) {
+/* A peer once more, its calls alternated with the operation's: on a
+ * machine whose speed drifts within seconds (a shared VM), a peer timed
+ * after the operation can land in another state; a pair's two calls see
+ * the same one. The ratio is the median of the pairs' ratios. Row ops
+ * pair the copy, the GEMM oneDNN's matmul. */
+static void paired_report(const struct opts *o, const struct bcase *c, double own_us) {
     struct paired_result pr;
     /* a pair takes about twice the operation's time */
     const int reps = reps_for(o, 2.0 * own_us * 1e-6);
-    if (!bench_peers_copy_paired(own_call, (void *)c, c->bytes, reps, &pr))
+    const int gemm = c->op == OP_GEMM;
+    if (gemm ? !bench_peers_gemm_paired(own_call, (void *)c, c->m, c->n, c->k, reps, &pr)
+             : !bench_peers_copy_paired(own_call, (void *)c, c->bytes, reps, &pr))
         return;
-    const double gbs = pr.copy_bytes / (pr.copy_med_us * 1e-6) / 1e9;
-    const char *what = "of copy bandwidth, calls alternated (median of pairs)";
+    const double gbs = pr.peer_bytes / (pr.peer_med_us * 1e-6) / 1e9;
+    const char *what = gemm ? "speed-up (peer time / fp8fuse time), calls alternated (median "
+                              "of pairs)"
+                            : "of copy bandwidth, calls alternated (median of pairs)";
+    char label[128];
+    snprintf(label, sizeof label, "%s, paired", pr.name);
     if (o->json) {
-        printf(",\n  {\"op\": \"%s\", \"backend\": \"peer\", \"peer\": \"memcpy-paired\", "
-               "\"m\": %lld, \"h\": %lld, \"median_us\": %.3f, \"own_median_us\": %.3f, "
-               "\"reps\": %d, \"bytes\": %.0f, \"gb_per_s\": %.2f, \"ratio\": %.3f, "
-               "\"ratio_p10\": %.3f, \"ratio_p90\": %.3f, \"ratio_is\": ",
-               op_names[c->op], (long long)c->m, (long long)c->h, pr.copy_med_us, pr.own_med_us,
-               pr.reps, pr.copy_bytes, gbs, pr.ratio_med, pr.ratio_p10, pr.ratio_p90);
+        printf(",\n  {\"op\": \"%s\", \"backend\": \"peer\", \"peer\": \"%s-paired\", "
+               "\"m\": %lld, \"h\": %lld, \"n\": %lld, \"k\": %lld, \"median_us\": %.3f, "
+               "\"own_median_us\": %.3f, \"reps\": %d, \"bytes\": %.0f, \"gb_per_s\": %.2f, "
+               "\"ratio\": %.3f, \"ratio_p10\": %.3f, \"ratio_p90\": %.3f, \"ratio_is\": ",
+               op_names[c->op], gemm ? "onednn" : "memcpy", (long long)c->m,
+               (long long)(gemm ? 0 : c->h), (long long)(gemm ? c->n : 0),
+               (long long)(gemm ? c->k : 0), pr.peer_med_us, pr.own_med_us, pr.reps,
+               pr.peer_bytes, gbs, pr.ratio_med, pr.ratio_p10, pr.ratio_p90);
         json_str(what);
         printf("}");
     } else {
         printf("  peer %-26s %10.2f %10s %10s %9.1f   fp8fuse %.2fx (p10-p90 %.2f-%.2fx) %s; "
                "fp8fuse in the pairs %.2f us\n",
-               "memcpy, paired", pr.copy_med_us, "", "", gbs, pr.ratio_med, pr.ratio_p10,
-               pr.ratio_p90, what, pr.own_med_us);
+               label, pr.peer_med_us, "", "", gbs, pr.ratio_med, pr.ratio_p10, pr.ratio_p90,
+               what, pr.own_med_us);
     }
 }
 
@@ -645,8 +654,7 @@ static void peers_report(const struct opts *o, const struct bcase *c, struct res
             printf("   fp8fuse %.2fx %s\n", ratio, what);
         }
     }
-    if (c->op != OP_GEMM)
-        paired_copy_report(o, c, own.med);
+    paired_report(o, c, own.med);
     fflush(stdout);
 }
 /* ------------------------------------------------------------ end CPU peers (issue 4) */
@@ -662,7 +670,8 @@ static void usage(void) {
            "                     [--bias]  (GEMM weights with a bf16 bias)\n"
            "                     [--peers]  (CPU: memcpy, unfused, oneDNN bf16, OpenBLAS sgemm "
            "beside each case;\n"
-           "                                 for row ops also memcpy in alternation with the op)\n");
+           "                                 again in alternation with the op: memcpy for row ops,\n"
+           "                                 oneDNN for the GEMM)\n");
 }
 
 static void run_backend(const struct opts *o, fp8f_backend_id id, const char *cfg,
