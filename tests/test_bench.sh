@@ -30,13 +30,17 @@ case $(printf '%s\n' "$out" | grep -m1 'peers:') in
 *onednn-bf16*) expect 2 '^  peer onednn-(bf16|f32)\(.*\), paired +[0-9.]+ .* fp8fuse [0-9.]+x \(p10-p90' ;;
 *) expect 0 ', paired .* speed-up' ;;
 esac
-json=$(OMP_NUM_THREADS=2 $bench $args --op add_norm_quant --json 2>/dev/null) || {
+peers=$(printf '%s\n' "$out" | grep -m1 'peers:')
+json=$(OMP_NUM_THREADS=2 $bench $args --op add_norm_quant,gemm --json 2>/dev/null) || {
     echo "FAIL: fp8fuse-bench --json exited with an error"
     exit 1
 }
 out=$json
 expect 2 '"op": "add_norm_quant", "backend": "cpu"'
-expect 2 '"peer": "memcpy-paired".*"ratio": [0-9.]+'
+expect 2 '"op": "add_norm_quant", "backend": "peer", "peer": "memcpy-paired".*"ratio": [0-9.]+'
+case $peers in
+*onednn-bf16*) expect 2 '"op": "gemm", "backend": "peer", "peer": "onednn-paired".*"ratio": [0-9.]+' ;;
+esac
 if command -v python3 >/dev/null 2>&1; then
     printf '%s\n' "$json" | python3 -c 'import json, sys; json.load(sys.stdin)' ||
         { echo "FAIL: --json output does not parse"; fail=1; }
