@@ -3,7 +3,7 @@
 # and prints its line, the peers print theirs (the copy timed apart and in
 # alternation with the operation, the unfused path, and where configure
 # found oneDNN its matmul timed apart and in alternation with the GEMM),
-# and --json gives one
+# --threads runs a pass per thread count, and --json gives one
 # record per figure. Run by `make check` from the build directory.
 bench=./fp8fuse-bench
 [ -x "$bench" ] || { echo "SKIP: $bench not built"; exit 77; }
@@ -41,9 +41,32 @@ expect 2 '"op": "add_norm_quant", "backend": "peer", "peer": "memcpy-paired".*"r
 case $peers in
 *onednn-bf16*) expect 2 '"op": "gemm", "backend": "peer", "peer": "onednn-paired".*"ratio": [0-9.]+' ;;
 esac
+# --threads: a pass per count, each with its own machine line (the peers'
+# count) and rows and records marked with it
+small="--backend cpu --m 64 --gemm-m 8 --h 256 --n 64 --k 128 --reps 5 --warmup 1"
+out=$($bench $small --op quant,gemm --threads 1,2 2>&1) || {
+    printf '%s\n' "$out"
+    echo "FAIL: fp8fuse-bench --threads exited with an error"
+    exit 1
+}
+printf '%s\n' "$out"
+expect 1 '^# backend cpu: .*; 1 threads; '
+expect 1 '^# backend cpu: .*; 2 threads; '
+expect 2 '^(quant|gemm) +cpu +host .* threads 1$'
+expect 2 '^(quant|gemm) +cpu +host .* threads 2$'
+tjson=$($bench $small --op quant --threads 1,2 --json 2>/dev/null) || {
+    echo "FAIL: fp8fuse-bench --threads --json exited with an error"
+    exit 1
+}
+out=$tjson
+expect 1 '"op": "quant", "backend": "cpu".*"threads": 1,'
+expect 1 '"op": "quant", "backend": "cpu".*"threads": 2,'
+out=$($bench $small --op quant --threads 0 2>&1) && { echo "FAIL: --threads 0 was accepted"; fail=1; }
 if command -v python3 >/dev/null 2>&1; then
     printf '%s\n' "$json" | python3 -c 'import json, sys; json.load(sys.stdin)' ||
         { echo "FAIL: --json output does not parse"; fail=1; }
+    printf '%s\n' "$tjson" | python3 -c 'import json, sys; json.load(sys.stdin)' ||
+        { echo "FAIL: --threads --json output does not parse"; fail=1; }
 fi
 [ $fail -eq 0 ] && echo "PASS: fp8fuse-bench runs every op with its peers"
 exit $fail

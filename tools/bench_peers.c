@@ -49,6 +49,17 @@ int bench_peers_threads(void) {
 #endif
 }
 
+void bench_peers_set_threads(int threads) {
+#ifdef _OPENMP
+    static int default_threads; /* OpenMP's before the first change */
+    if (!default_threads)
+        default_threads = omp_get_max_threads();
+    omp_set_num_threads(threads > 0 ? threads : default_threads);
+#else
+    (void)threads;
+#endif
+}
+
 const char *bench_peers_compiled(void) {
     return "memcpy unfused"
 #ifdef FP8F_PEER_DNNL

@@ -33,6 +33,10 @@ struct peer_result {
 
 /* Threads the peers (and an OpenMP default context) use. */
 int bench_peers_threads(void);
+/* Sets that count (OpenMP's for this thread's later regions, which
+ * oneDNN and the copy use; OpenBLAS's is set from it); 0: back to
+ * OpenMP's default (OMP_NUM_THREADS, else the cores). */
+void bench_peers_set_threads(int threads);
 /* "memcpy unfused onednn-bf16 sgemm" as compiled in. */
 const char *bench_peers_compiled(void);
 

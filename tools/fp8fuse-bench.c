@@ -4,7 +4,7 @@
  *   fp8fuse-bench [--backend cpu|hip|all] [--op LIST] [--m LIST] [--h H]
  *                 [--dtype bf16|f16|f32] [--fp8 fn|fnuz] [--gemm-m LIST]
  *                 [--n N] [--k K] [--reps R] [--warmup W] [--batch B]
- *                 [--rowcfg "vpt,tpr,rows;..."] [--json]
+ *                 [--threads LIST] [--rowcfg "vpt,tpr,rows;..."] [--json]
  *
  * Operations (--op, comma-separated, default all):
  *   add_norm_quant  x + residual -> RMSNorm -> per-token fp8 (fused on HIP)
@@ -26,7 +26,9 @@
  *   graph per call in a device graph of B captured calls, replayed (no host
  *         overhead; how an engine runs a captured decode step);
  * both over rotating buffer sets (enough to exceed the L2 where they fit).
- * On the CPU backend one number, a host clock around each call.
+ * On the CPU backend one number, a host clock around each call, for each
+ * thread count of --threads (a context per count; the peers run with the
+ * same count; default: OpenMP's, i.e. OMP_NUM_THREADS).
  * Bytes are the fewest the operation must move (each input read once, each
  * output written once); GB/s = bytes / median time.
  */
@@ -58,6 +60,8 @@ struct opts {
     int ops[OP_COUNT], nops;
     int64_t m[MAX_LIST], gemm_m[MAX_LIST];
     int nm, ngemm_m;
+    int64_t threads[MAX_LIST]; /* CPU thread counts (--threads); none: OpenMP's default */
+    int nthreads;
     int64_t h, n, k;
     fp8f_dtype dtype, fp8;
     int reps, warmup, batch, json;
@@ -204,6 +208,7 @@ struct bcase {
     fp8f_tensor w;       /* norm weight */
     fp8f_weight *weight; /* gemm */
     double bytes, flops;
+    int threads; /* the CPU context's threads; 0 on a GPU */
 };
 
 static size_t set_bytes(const struct bcase *c) {
@@ -510,16 +515,20 @@ static int first_record = 1;
 
 static void report(const struct opts *o, const struct bcase *c, const char *backend,
                    const char *mode, const char *cfg, struct result r) {
+    const int cpu_threads = c->threads; /* 0: not a CPU case */
     const double gbs = c->bytes / (r.med * 1e-6) / 1e9;
     if (o->json) {
         printf("%s\n  {\"op\": \"%s\", \"backend\": \"%s\", \"mode\": \"%s\", \"m\": %lld, "
                "\"h\": %lld, \"n\": %lld, \"k\": %lld, \"dtype\": \"%s\", \"fp8\": \"%s\", "
                "\"median_us\": %.3f, \"p10_us\": %.3f, \"p90_us\": %.3f, \"reps\": %d, "
-               "\"bytes\": %.0f, \"flops\": %.0f, \"gb_per_s\": %.2f, \"cfg\": ",
+               "\"bytes\": %.0f, \"flops\": %.0f, \"gb_per_s\": %.2f, ",
                first_record ? "" : ",", op_names[c->op], backend, mode, (long long)c->m,
                (long long)(gemm_like(c->op) ? 0 : c->h), (long long)(gemm_like(c->op) ? c->n : 0),
                (long long)(gemm_like(c->op) ? c->k : 0), dtype_name(c->dtype),
                dtype_name(c->fp8), r.med, r.p10, r.p90, r.reps, c->bytes, c->flops, gbs);
+        if (cpu_threads)
+            printf("\"threads\": %d, ", cpu_threads);
+        printf("\"cfg\": ");
         json_str(cfg);
         printf("}");
         first_record = 0;
@@ -536,6 +545,8 @@ static void report(const struct opts *o, const struct bcase *c, const char *back
             printf(" %8.2f TF/s", c->flops / (r.med * 1e-6) / 1e12);
         if (*cfg)
             printf("  cfg %s", cfg);
+        if (cpu_threads && o->nthreads)
+            printf("  threads %d", cpu_threads);
         printf("\n");
     }
     fflush(stdout);
@@ -667,6 +678,8 @@ static void usage(void) {
            "                     [--m LIST] [--h H] [--dtype bf16|f16|f32] [--fp8 fn|fnuz]\n"
            "                     [--gemm-m LIST] [--n N] [--k K] [--reps R] [--warmup W]\n"
            "                     [--batch B] [--rowcfg \"vpt,tpr,rows;...\"] [--json]\n"
+           "                     [--threads LIST]  (CPU: a pass per thread count, peers "
+           "alike; default OpenMP's)\n"
            "                     [--bias]  (GEMM weights with a bf16 bias)\n"
            "                     [--peers]  (CPU: memcpy, unfused, oneDNN bf16, OpenBLAS sgemm "
            "beside each case;\n"
@@ -674,12 +687,16 @@ static void usage(void) {
            "                                 oneDNN for the GEMM)\n");
 }
 
+/* Every case on one backend; threads: the CPU context's thread count and
+ * its peers' (0: OpenMP's default). */
 static void run_backend(const struct opts *o, fp8f_backend_id id, const char *cfg,
-                        const char *machine) {
+                        const char *machine, int threads) {
     fp8f_ctx *ctx = NULL;
     fp8f_options opt = {0};
     opt.backend = id;
     opt.fp8_dtype = o->fp8;
+    opt.num_threads = threads;
+    bench_peers_set_threads(threads);
     if (*cfg)
         setenv("FP8F_HIP_ROWCFG", cfg, 1);
     fp8f_status s = fp8f_ctx_create(&opt, &ctx);
@@ -726,6 +743,7 @@ static void run_backend(const struct opts *o, fp8f_backend_id id, const char *cf
             c.dtype = o->dtype;
             c.fp8 = fp8f_ctx_fp8_dtype(ctx);
             c.bias = o->bias;
+            c.threads = gpu ? 0 : threads ? threads : bench_peers_threads();
             /* the CPU backend at large sizes: only what finishes in reasonable time */
             if (!gpu && (double)c.m * (gemm_like(op) ? (double)c.n * c.k / 64 : c.h) > 4e8)
                 continue;
@@ -762,7 +780,7 @@ int main(int argc, char **argv) {
     o.warmup = 20;
     o.batch = 20;
     const char *backend = "all", *ops = "all", *ms = "1,2,4,8,16,32,64,128,256,512,1024,2048,4096,8192,16384",
-               *gms = "1,16,128,1024,4096";
+               *gms = "1,16,128,1024,4096", *threads = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 #define ARG(name) (strcmp(a, name) == 0 && v && (i++, 1))
@@ -795,6 +813,8 @@ int main(int argc, char **argv) {
             o.warmup = atoi(v);
         else if (ARG("--batch"))
             o.batch = atoi(v);
+        else if (ARG("--threads"))
+            threads = v;
         else if (ARG("--rowcfg"))
             snprintf(o.rowcfg, sizeof o.rowcfg, "%s", v);
         else if (ARG("--dtype"))
@@ -816,6 +836,12 @@ int main(int argc, char **argv) {
         die("sizes and counts must be positive");
     o.nm = parse_list(ms, o.m, MAX_LIST);
     o.ngemm_m = parse_list(gms, o.gemm_m, MAX_LIST);
+    if (threads) {
+        o.nthreads = parse_list(threads, o.threads, MAX_LIST);
+        for (int t = 0; t < o.nthreads; t++)
+            if (o.threads[t] < 1 || o.threads[t] > 1024)
+                die("--threads: counts from 1 to 1024");
+    }
     if (strcmp(ops, "all") == 0) {
         for (int i = 0; i < OP_COUNT; i++)
             o.ops[o.nops++] = i;
@@ -854,9 +880,12 @@ int main(int argc, char **argv) {
             char list[512], *save = NULL;
             snprintf(list, sizeof list, "%s", o.rowcfg);
             for (char *cfg = strtok_r(list, ";", &save); cfg; cfg = strtok_r(NULL, ";", &save))
-                run_backend(&o, FP8F_BACKEND_HIP, cfg, machine);
+                run_backend(&o, FP8F_BACKEND_HIP, cfg, machine, 0);
+        } else if (o.backends[b] == FP8F_BACKEND_CPU && o.nthreads) {
+            for (int t = 0; t < o.nthreads; t++)
+                run_backend(&o, FP8F_BACKEND_CPU, "", machine, (int)o.threads[t]);
         } else {
-            run_backend(&o, (fp8f_backend_id)o.backends[b], "", machine);
+            run_backend(&o, (fp8f_backend_id)o.backends[b], "", machine, 0);
         }
     }
     if (o.json)
