@@ -295,7 +295,7 @@ struct dnnl_peer {
     dnnl_primitive_t prim, reorder;
     dnnl_memory_t sm, wu, wp, dm;
     dnnl_exec_arg_t args[3];
-    char name[96];
+    const char *name; /* "onednn-bf16(<oneDNN's implementation>)", until the next setup */
     double bytes, flops;
 };
 
@@ -381,8 +381,10 @@ static int dnnl_setup(int64_t m, int64_t n, int64_t k, dnnl_data_type_t dt, stru
     d->args[2] = (dnnl_exec_arg_t){DNNL_ARG_DST, d->dm};
     const char *impl = NULL;
     dnnl_primitive_desc_query(d->pd, dnnl_query_impl_info_str, 0, &impl);
-    snprintf(d->name, sizeof d->name, "onednn-%s(%s)", dt == dnnl_bf16 ? "bf16" : "f32",
+    static char name[96]; /* outlives the primitive: the report prints it later */
+    snprintf(name, sizeof name, "onednn-%s(%s)", dt == dnnl_bf16 ? "bf16" : "f32",
              impl ? impl : "?");
+    d->name = name;
     d->bytes = (double)fp8f_dtype_size(et) * (double)(m * k + n * k + m * n);
     d->flops = 2.0 * m * n * k;
     return 1;
@@ -400,9 +402,7 @@ static int peer_dnnl(int64_t m, int64_t n, int64_t k, int reps, struct peer_resu
     struct dnnl_peer d;
     if (!dnnl_setup_best(m, n, k, &d))
         return 0;
-    static char name[96]; /* outlives the call */
-    memcpy(name, d.name, sizeof name);
-    r->name = name;
+    r->name = d.name;
     r->bytes = d.bytes;
     r->flops = d.flops;
     time_peer(dnnl_call, &d, reps, r);
@@ -471,11 +471,9 @@ int bench_peers_gemm_paired(void (*own)(void *arg, int iter), void *own_arg, int
                             int64_t n, int64_t k, int reps, struct paired_result *r) {
 #ifdef FP8F_PEER_DNNL
     struct dnnl_peer d;
-    static char name[96]; /* outlives the call */
     if (m == 0 || !dnnl_setup_best(m, n, k, &d))
         return 0;
-    memcpy(name, d.name, sizeof name);
-    r->name = name;
+    r->name = d.name;
     r->peer_bytes = d.bytes;
     const int ok = time_paired(own, own_arg, dnnl_call, &d, reps, 1.0, r);
     dnnl_teardown(&d);

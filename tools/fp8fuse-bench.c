@@ -515,7 +515,6 @@ static int first_record = 1;
 
 static void report(const struct opts *o, const struct bcase *c, const char *backend,
                    const char *mode, const char *cfg, struct result r) {
-    const int cpu_threads = c->threads; /* 0: not a CPU case */
     const double gbs = c->bytes / (r.med * 1e-6) / 1e9;
     if (o->json) {
         printf("%s\n  {\"op\": \"%s\", \"backend\": \"%s\", \"mode\": \"%s\", \"m\": %lld, "
@@ -526,8 +525,8 @@ static void report(const struct opts *o, const struct bcase *c, const char *back
                (long long)(gemm_like(c->op) ? 0 : c->h), (long long)(gemm_like(c->op) ? c->n : 0),
                (long long)(gemm_like(c->op) ? c->k : 0), dtype_name(c->dtype),
                dtype_name(c->fp8), r.med, r.p10, r.p90, r.reps, c->bytes, c->flops, gbs);
-        if (cpu_threads)
-            printf("\"threads\": %d, ", cpu_threads);
+        if (c->threads) /* a CPU case */
+            printf("\"threads\": %d, ", c->threads);
         printf("\"cfg\": ");
         json_str(cfg);
         printf("}");
@@ -545,8 +544,8 @@ static void report(const struct opts *o, const struct bcase *c, const char *back
             printf(" %8.2f TF/s", c->flops / (r.med * 1e-6) / 1e12);
         if (*cfg)
             printf("  cfg %s", cfg);
-        if (cpu_threads && o->nthreads)
-            printf("  threads %d", cpu_threads);
+        if (c->threads && o->nthreads)
+            printf("  threads %d", c->threads);
         printf("\n");
     }
     fflush(stdout);
