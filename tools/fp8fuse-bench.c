@@ -708,6 +708,8 @@ static void run_backend(const struct opts *o, fp8f_backend_id id, const char *cf
     }
     const char *bname = fp8f_ctx_backend_name(ctx);
     const int gpu = ctx->be.ops->event_create != NULL;
+    /* the count the context and the peers run with (set above) */
+    const int cpu_threads = gpu ? 0 : bench_peers_threads();
     char dev[256] = "";
     if (ctx->be.ops->describe)
         ctx->be.ops->describe(&ctx->be, dev, sizeof dev);
@@ -742,7 +744,7 @@ static void run_backend(const struct opts *o, fp8f_backend_id id, const char *cf
             c.dtype = o->dtype;
             c.fp8 = fp8f_ctx_fp8_dtype(ctx);
             c.bias = o->bias;
-            c.threads = gpu ? 0 : threads ? threads : bench_peers_threads();
+            c.threads = cpu_threads;
             /* the CPU backend at large sizes: only what finishes in reasonable time */
             if (!gpu && (double)c.m * (gemm_like(op) ? (double)c.n * c.k / 64 : c.h) > 4e8)
                 continue;
