@@ -3,8 +3,8 @@
 # and prints its line, the peers print theirs (the copy timed apart and in
 # alternation with the operation, the unfused path, and where configure
 # found oneDNN its matmul timed apart and in alternation with the GEMM),
-# --threads runs a pass per thread count, and --json gives one
-# record per figure. Run by `make check` from the build directory.
+# --threads runs a pass per thread count, --json gives one record per
+# figure, and the GEMM's SIMD peak is measured where it applies. Run by `make check` from the build directory.
 bench=./fp8fuse-bench
 [ -x "$bench" ] || { echo "SKIP: $bench not built"; exit 77; }
 args="--backend cpu --peers --m 1,64 --gemm-m 1,8 --h 256 --n 64 --k 128 --reps 10 --warmup 2"
@@ -62,6 +62,41 @@ out=$tjson
 expect 1 '"op": "quant", "backend": "cpu".*"threads": 1,'
 expect 1 '"op": "quant", "backend": "cpu".*"threads": 2,'
 out=$($bench $small --op quant --threads 0 2>&1) && { echo "FAIL: --threads 0 was accepted"; fail=1; }
+# --peers' SIMD peak (tools/bench_peak.c): where the context's GEMM is one
+# multiply-add instruction (isa avx2, avx512, avx512bf16, amx) a line per GEMM
+# case with its rate in registers, and no GEMM may run faster than that
+# (a peak measured too low, as with the loop's chains folded into one or
+# the threads not running at once, would show here); other levels none.
+pk="--backend cpu --peers --op gemm --gemm-m 64 --n 256 --k 2048 --reps 10 --warmup 2"
+for cap in "" avx2; do
+    out=$(FP8F_CPU_ISA=$cap OMP_NUM_THREADS=2 $bench $pk 2>&1) || {
+        printf '%s\n' "$out"
+        echo "FAIL: fp8fuse-bench (simd peak, FP8F_CPU_ISA=$cap) exited with an error"
+        exit 1
+    }
+    printf '%s\n' "$out"
+    case $(printf '%s\n' "$out" | grep -m1 '^# backend cpu:') in
+    *"isa amx "*) instr='tdpbf16ps' ;;
+    *"isa avx512bf16 "*) instr='vdpbf16ps zmm' ;;
+    *"isa avx512 "*) instr='vfmadd231ps zmm' ;;
+    *"isa avx2 "*) instr='vfmadd231ps ymm' ;;
+    *) instr= ;;
+    esac
+    if [ -n "$instr" ]; then
+        expect 1 "^# backend cpu: .*; simd peak: $instr [0-9.]+ TF/s"
+        expect 1 "^  peer simd peak \($instr\) +[0-9.]+ TF/s +fp8fuse [0-9.]+x of the SIMD peak"
+        if command -v python3 >/dev/null 2>&1; then
+            FP8F_CPU_ISA=$cap OMP_NUM_THREADS=2 $bench $pk --json 2>/dev/null | python3 -c '
+import json, sys
+peaks = [r for r in json.load(sys.stdin) if r.get("peer") == "simd-peak"]
+assert len(peaks) == 1 and peaks[0]["peak_flops_per_s"] > 0, peaks
+assert peaks[0]["ratio"] <= 1.10, "the GEMM ran at %.2fx the peak of its instruction" % peaks[0]["ratio"]
+' || { echo "FAIL: simd peak record (FP8F_CPU_ISA=$cap)"; fail=1; }
+        fi
+    else
+        expect 0 'simd peak'
+    fi
+done
 if command -v python3 >/dev/null 2>&1; then
     printf '%s\n' "$json" | python3 -c 'import json, sys; json.load(sys.stdin)' ||
         { echo "FAIL: --json output does not parse"; fail=1; }

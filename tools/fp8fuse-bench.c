@@ -45,6 +45,7 @@
 #include "fp8_codec.h"
 #include "fp8fuse.h"
 #include "internal.h"
+#include "bench_peak.h"
 #include "bench_peers.h" /* CPU peers (issue 4) */
 
 #define MAX_LIST 64
@@ -480,24 +481,60 @@ static struct result time_host(struct bcase *c, const struct opts *o) {
 
 /* ------------------------------------------------------------ output */
 
+/* The value after "key<spaces/tabs>: " on a /proc/cpuinfo line, or NULL. */
+static const char *cpuinfo_value(char *line, const char *key) {
+    const size_t n = strlen(key);
+    if (strncmp(line, key, n) != 0 || (line[n] != ' ' && line[n] != '\t' && line[n] != ':'))
+        return NULL;
+    char *p = strchr(line, ':');
+    if (!p)
+        return NULL;
+    p += p[1] == ' ' ? 2 : 1;
+    p[strcspn(p, "\n")] = 0;
+    return p;
+}
+
+/* The size of CPU 0's cache `index` (sysfs, e.g. "32K"), or "?". */
+static void cache_size(int index, char *buf, size_t len) {
+    char path[96];
+    snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", index);
+    snprintf(buf, len, "?");
+    FILE *f = fopen(path, "r");
+    if (f) {
+        if (fgets(buf, (int)len, f))
+            buf[strcspn(buf, "\n")] = 0;
+        fclose(f);
+    }
+}
+
+/* CPU model, and where Linux says them the x86 family and model (a VM's
+ * model name can hide the generation: "AMD EPYC" is Zen 4 at family 0x19
+ * and Zen 5 at 0x1a, whose AVX-512 issues twice as wide) and the per-core
+ * L1d and L2 sizes. */
 static void machine_line(char *buf, size_t len) {
-    char model[256] = "unknown CPU";
+    char model[256] = "unknown CPU", family[64] = "";
+    long fam = -1, mod = -1;
     FILE *f = fopen("/proc/cpuinfo", "r");
     if (f) {
         char line[512];
-        while (fgets(line, sizeof line, f))
-            if (strncmp(line, "model name", 10) == 0) {
-                char *p = strchr(line, ':');
-                if (p) {
-                    p += 2;
-                    p[strcspn(p, "\n")] = 0;
-                    snprintf(model, sizeof model, "%s", p);
-                }
-                break;
-            }
+        const char *v;
+        while (fgets(line, sizeof line, f) && strcmp(line, "\n") != 0) { /* CPU 0 only */
+            if ((v = cpuinfo_value(line, "model name")))
+                snprintf(model, sizeof model, "%s", v);
+            else if ((v = cpuinfo_value(line, "cpu family")))
+                fam = strtol(v, NULL, 10);
+            else if ((v = cpuinfo_value(line, "model")))
+                mod = strtol(v, NULL, 10);
+        }
         fclose(f);
     }
-    snprintf(buf, len, "%s, %ld cores", model, sysconf(_SC_NPROCESSORS_ONLN));
+    if (fam >= 0 && mod >= 0)
+        snprintf(family, sizeof family, " (family 0x%lx, model 0x%lx)", fam, mod);
+    char l1d[32], l2[32];
+    cache_size(0, l1d, sizeof l1d);
+    cache_size(2, l2, sizeof l2);
+    snprintf(buf, len, "%s%s, %ld cores, L1d %s, L2 %s per core", model, family,
+             sysconf(_SC_NPROCESSORS_ONLN), l1d, l2);
 }
 
 static void json_str(const char *s) {
@@ -556,6 +593,24 @@ static void report(const struct opts *o, const struct bcase *c, const char *back
  * run and thread count, each with the ratio of fp8fuse to it. */
 static int bench_peers_on;
 
+/* The SIMD peak of the context's GEMM instruction (bench_peak.h) under
+ * --peers: at the start of a backend pass (for its header line) and again
+ * after each GEMM case; have = 0 where it is not measured. */
+static struct simd_peak gemm_peak;
+static int gemm_peak_have;
+static char gemm_isa[32];
+
+/* The CPU ISA level the context chose: the word after "isa " in its
+ * description (cpu_backend.c's describe). */
+static void isa_of(const char *dev, char *isa, size_t len) {
+    const char *p = strstr(dev, "isa ");
+    size_t n = 0;
+    if (p)
+        for (p += 4; p[n] && p[n] != ' ' && p[n] != ';' && n + 1 < len; n++)
+            isa[n] = p[n];
+    isa[n] = 0;
+}
+
 /* The CPU part of the machine line: the ISA and kernels the context chose,
  * the threads, the peers compiled in. */
 static const char *cpu_line(int gpu, const char *dev) {
@@ -564,6 +619,11 @@ static const char *cpu_line(int gpu, const char *dev) {
         return "";
     snprintf(buf, sizeof buf, "; %s; %d threads; peers: %s", dev, bench_peers_threads(),
              bench_peers_on ? bench_peers_compiled() : "off (--peers)");
+    if (gemm_peak_have) {
+        const size_t n = strlen(buf);
+        snprintf(buf + n, sizeof buf - n, "; simd peak: %s %.3f TF/s", gemm_peak.instr,
+                 gemm_peak.flops_per_s / 1e12);
+    }
     return buf;
 }
 
@@ -625,6 +685,28 @@ static void paired_report(const struct opts *o, const struct bcase *c, double ow
     }
 }
 
+/* The GEMM's TF/s against the SIMD peak of its instruction, both on the
+ * same threads in the same run. */
+static void peak_report(const struct opts *o, const struct bcase *c, double own_us) {
+    const double own = c->flops / (own_us * 1e-6), ratio = own / gemm_peak.flops_per_s;
+    const char *what = "of the SIMD peak (the GEMM's flops per second over the instruction's, "
+                       "register operands, same threads)";
+    if (o->json) {
+        printf(",\n  {\"op\": \"%s\", \"backend\": \"peer\", \"peer\": \"simd-peak\", "
+               "\"instr\": \"%s\", \"m\": %lld, \"n\": %lld, \"k\": %lld, "
+               "\"peak_flops_per_s\": %.4g, \"ratio\": %.3f, \"ratio_is\": ",
+               op_names[c->op], gemm_peak.instr, (long long)c->m, (long long)c->n,
+               (long long)c->k, gemm_peak.flops_per_s, ratio);
+        json_str(what);
+        printf("}");
+    } else {
+        char label[64];
+        snprintf(label, sizeof label, "simd peak (%s)", gemm_peak.instr);
+        printf("  peer %-26s %10s %10s %10s %9s %8.2f TF/s   fp8fuse %.2fx %s\n", label, "", "",
+               "", "", gemm_peak.flops_per_s / 1e12, ratio, what);
+    }
+}
+
 static void peers_report(const struct opts *o, const struct bcase *c, struct result own) {
     struct peer_result pr[PEER_MAX];
     int np = c->op == OP_GEMM
@@ -664,6 +746,12 @@ static void peers_report(const struct opts *o, const struct bcase *c, struct res
             printf("   fp8fuse %.2fx %s\n", ratio, what);
         }
     }
+    if (c->op == OP_GEMM && gemm_peak_have) {
+        /* measured again right after the case: the state the GEMM ran in */
+        gemm_peak_have = bench_simd_peak(gemm_isa, c->threads, &gemm_peak);
+        if (gemm_peak_have)
+            peak_report(o, c, own.med);
+    }
     paired_report(o, c, own.med);
     fflush(stdout);
 }
@@ -684,6 +772,13 @@ static void usage(void) {
            "beside each case;\n"
            "                                 again in alternation with the op: memcpy for row ops,\n"
            "                                 oneDNN for the GEMM)\n");
+}
+
+static int runs_gemm(const struct opts *o) {
+    for (int i = 0; i < o->nops; i++)
+        if (o->ops[i] == OP_GEMM)
+            return 1;
+    return 0;
 }
 
 /* Every case on one backend; threads: the CPU context's thread count and
@@ -713,6 +808,11 @@ static void run_backend(const struct opts *o, fp8f_backend_id id, const char *cf
     char dev[256] = "";
     if (ctx->be.ops->describe)
         ctx->be.ops->describe(&ctx->be, dev, sizeof dev);
+    gemm_peak_have = 0;
+    if (!gpu && bench_peers_on && runs_gemm(o)) { /* issue 4 */
+        isa_of(dev, gemm_isa, sizeof gemm_isa);
+        gemm_peak_have = bench_simd_peak(gemm_isa, cpu_threads, &gemm_peak);
+    }
     if (!o->json) {
         printf("# backend %s: %s%s%s\n", bname, gpu ? dev : machine,
                gpu ? "" : (o->fp8 == FP8F_E4M3FNUZ ? ", e4m3fnuz" : ""), cpu_line(gpu, dev));
