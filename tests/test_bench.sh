@@ -62,19 +62,24 @@ out=$tjson
 expect 1 '"op": "quant", "backend": "cpu".*"threads": 1,'
 expect 1 '"op": "quant", "backend": "cpu".*"threads": 2,'
 out=$($bench $small --op quant --threads 0 2>&1) && { echo "FAIL: --threads 0 was accepted"; fail=1; }
-# --peers' SIMD peak (tools/bench_peak.c): where the context's GEMM is one
-# multiply-add instruction (isa avx2, avx512, avx512bf16, amx) a line per GEMM
-# case with its rate in registers, and no GEMM may run faster than that
-# (a peak measured too low, as with the loop's chains folded into one or
-# the threads not running at once, would show here); other levels none.
-pk="--backend cpu --peers --op gemm --gemm-m 64 --n 256 --k 2048 --reps 10 --warmup 2"
-for cap in "" avx2; do
+# --peers' SIMD peak (tools/bench_peak.c, x86-64): where the context's
+# GEMM is one multiply-add instruction (isa avx2, avx512, avx512bf16, amx)
+# a line per GEMM case with its rate in registers, and no GEMM may run
+# faster than 1.5x that. A peak measured too low shows here: the loop's
+# chains folded into one (24x), or the threads not running at once (2x:
+# this shape runs at 0.77-0.88 of the peak on a Zen 4); the bound leaves
+# room for a peak taken while a neighbour held a core. Other levels and
+# machines print none. First the level CI chose, then avx2.
+pk="--backend cpu --peers --op gemm --gemm-m 192 --n 768 --k 2048 --reps 10 --warmup 2"
+case $(uname -m) in x86_64 | amd64) x86_64=1 ;; *) x86_64=0 ;; esac
+for cap in "${FP8F_CPU_ISA-}" avx2; do
     out=$(FP8F_CPU_ISA=$cap OMP_NUM_THREADS=2 $bench $pk 2>&1) || {
         printf '%s\n' "$out"
         echo "FAIL: fp8fuse-bench (simd peak, FP8F_CPU_ISA=$cap) exited with an error"
         exit 1
     }
     printf '%s\n' "$out"
+    [ $x86_64 -eq 1 ] || { expect 0 'simd peak'; continue; }
     case $(printf '%s\n' "$out" | grep -m1 '^# backend cpu:') in
     *"isa amx "*) instr='tdpbf16ps' ;;
     *"isa avx512bf16 "*) instr='vdpbf16ps zmm' ;;
@@ -90,7 +95,7 @@ for cap in "" avx2; do
 import json, sys
 peaks = [r for r in json.load(sys.stdin) if r.get("peer") == "simd-peak"]
 assert len(peaks) == 1 and peaks[0]["peak_flops_per_s"] > 0, peaks
-assert peaks[0]["ratio"] <= 1.10, "the GEMM ran at %.2fx the peak of its instruction" % peaks[0]["ratio"]
+assert peaks[0]["ratio"] <= 1.5, "the GEMM ran at %.2fx the peak of its instruction" % peaks[0]["ratio"]
 ' || { echo "FAIL: simd peak record (FP8F_CPU_ISA=$cap)"; fail=1; }
         fi
     else

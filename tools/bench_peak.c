@@ -2,6 +2,7 @@
 #include "bench_peak.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #ifdef _OPENMP
@@ -11,34 +12,52 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 
-/* Iterations of CHAINS independent multiply-adds: 2-7 ms on the cores
- * here (12-24 M instructions at 1-2 a cycle). */
-#define PEAK_ITERS 1000000L
-/* Tile multiplies take about 16 cycles each: 4 a step, 2-4 ms. */
-#define PEAK_TILE_ITERS 50000L
+/* The loops are written in assembly, so that every build (sanitizers,
+ * -O0, any compiler) times the same instructions: CHAINS accumulators in
+ * registers (at least latency x throughput on the cores here, no more
+ * than the registers: 24 of 32 zmm, 12 of 16 ymm), each multiplied-added
+ * by the same register x = 1.0, so that a loop times issue and nothing
+ * else. One round is about 0.4 ms on the cores here, well inside a
+ * scheduler's time slice: on a busy machine some rounds run clean. */
+#define PK1(OP, R, N) OP " %%" R "0, %%" R "0, %%" R #N "\n\t"
+#define PK12(OP, R)                                                                            \
+    PK1(OP, R, 1) PK1(OP, R, 2) PK1(OP, R, 3) PK1(OP, R, 4) PK1(OP, R, 5) PK1(OP, R, 6)        \
+        PK1(OP, R, 7) PK1(OP, R, 8) PK1(OP, R, 9) PK1(OP, R, 10) PK1(OP, R, 11)                \
+            PK1(OP, R, 12)
+#define PK24(OP, R)                                                                            \
+    PK12(OP, R)                                                                                \
+    PK1(OP, R, 13) PK1(OP, R, 14) PK1(OP, R, 15) PK1(OP, R, 16) PK1(OP, R, 17)                 \
+        PK1(OP, R, 18) PK1(OP, R, 19) PK1(OP, R, 20) PK1(OP, R, 21) PK1(OP, R, 22)             \
+            PK1(OP, R, 23) PK1(OP, R, 24)
+#define CLOBBER_XMM0_12                                                                        \
+    "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",   \
+        "xmm11", "xmm12"
+#define CLOBBER_XMM0_24                                                                        \
+    CLOBBER_XMM0_12, "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20",   \
+        "xmm21", "xmm22", "xmm23", "xmm24"
 
-/* Each loop keeps CHAINS accumulators in flight (at least latency x
- * throughput on the cores here, and no more than the registers: 24 of 32
- * zmm, 12 of 16 ymm), operands in registers only, so that it times issue
- * and nothing else; the empty asm keeps the compiler from folding the
- * accumulators, which all start equal, into one chain. */
-#define PEAK_LOOP(VEC, CHAINS, INIT, STEP)                                                     \
-    VEC acc[CHAINS];                                                                           \
-    for (int i = 0; i < CHAINS; i++) {                                                         \
-        acc[i] = INIT;                                                                         \
-        __asm__ volatile("" : "+v"(acc[i]));                                                   \
-    }                                                                                          \
-    for (long it = 0; it < PEAK_ITERS; it++) {                                                 \
-        _Pragma("GCC unroll 24") for (int i = 0; i < CHAINS; i++) acc[i] = STEP;               \
-    }                                                                                          \
-    for (int i = 0; i < CHAINS; i++)                                                           \
-        __asm__ volatile("" ::"v"(acc[i]))
+/* 24 chains on zmm1-24 from zero, x = `bits` in every 32-bit lane of zmm0 */
+#define ZMM_LOOP(OP, BITS, ITERS)                                                              \
+    do {                                                                                       \
+        long n_ = (ITERS);                                                                     \
+        __asm__ volatile("mov $" #BITS ", %%eax\n\t"                                           \
+                         "vpbroadcastd %%eax, %%zmm0\n\t" PK24("vpxord", "zmm")                \
+                         "1:\n\t" PK24(OP, "zmm") "dec %[n]\n\t"                               \
+                         "jnz 1b\n\t"                                                          \
+                         : [n] "+r"(n_)                                                        \
+                         :                                                                     \
+                         : "eax", "cc", CLOBBER_XMM0_24);                                      \
+    } while (0)
+
+/* Iterations a round (24 or 12 instructions each, 1-2 a cycle). */
+#define ZMM_ITERS 60000L
+#define YMM_ITERS 240000L
+/* Tile multiplies take about 16 cycles each: 4 an iteration. */
+#define TILE_ITERS 12500L
 
 #ifdef FP8F_HAVE_KERNELS_AVX512BF16
 __attribute__((target("avx512f,avx512bf16"))) static void loop_vdpbf16ps(void) {
-    __m512bh x = (__m512bh)_mm512_set1_epi32(0x3f803f80);
-    __asm__ volatile("" : "+v"(x));
-    PEAK_LOOP(__m512, 24, _mm512_setzero_ps(), _mm512_dpbf16_ps(acc[i], x, x));
+    ZMM_LOOP("vdpbf16ps", 0x3f803f80, ZMM_ITERS); /* bf16 pairs (1.0, 1.0) */
 }
 #endif
 
@@ -72,7 +91,7 @@ __attribute__((target("amx-tile,amx-bf16"))) static void loop_tdpbf16ps(void) {
     _tile_zero(5);
     _tile_zero(6);
     _tile_zero(7);
-    for (long it = 0; it < PEAK_TILE_ITERS; it++) {
+    for (long it = 0; it < TILE_ITERS; it++) {
         _tile_dpbf16ps(0, 4, 6);
         _tile_dpbf16ps(1, 4, 7);
         _tile_dpbf16ps(2, 5, 6);
@@ -84,42 +103,47 @@ __attribute__((target("amx-tile,amx-bf16"))) static void loop_tdpbf16ps(void) {
 
 #ifdef FP8F_HAVE_KERNELS_AVX512
 __attribute__((target("avx512f"))) static void loop_fma_zmm(void) {
-    __m512 x = _mm512_set1_ps(1.0f);
-    __asm__ volatile("" : "+v"(x));
-    PEAK_LOOP(__m512, 24, _mm512_setzero_ps(), _mm512_fmadd_ps(x, x, acc[i]));
+    ZMM_LOOP("vfmadd231ps", 0x3f800000, ZMM_ITERS); /* 1.0f */
 }
 #endif
 
 #ifdef FP8F_HAVE_KERNELS_AVX2
+/* 12 chains on ymm1-12 from zero, x = 1.0f in ymm0 */
 __attribute__((target("avx2,fma"))) static void loop_fma_ymm(void) {
-    __m256 x = _mm256_set1_ps(1.0f);
-    __asm__ volatile("" : "+v"(x));
-    PEAK_LOOP(__m256, 12, _mm256_setzero_ps(), _mm256_fmadd_ps(x, x, acc[i]));
+    long n = YMM_ITERS;
+    __asm__ volatile("mov $0x3f800000, %%eax\n\t"
+                     "vmovd %%eax, %%xmm0\n\t"
+                     "vbroadcastss %%xmm0, %%ymm0\n\t" PK12("vxorps", "ymm")
+                     "1:\n\t" PK12("vfmadd231ps", "ymm") "dec %[n]\n\t"
+                     "jnz 1b\n\t"
+                     : [n] "+r"(n)
+                     :
+                     : "eax", "cc", CLOBBER_XMM0_12);
 }
 #endif
 
 struct peak_kind {
     const char *isa, *instr;
     void (*loop)(void);
-    double iters, flops_per_iter; /* per iteration: 2 per multiply-add */
+    double flops_per_round; /* one call of loop, one thread; 2 per multiply-add */
 };
 
 /* The levels whose kernels this build has (configure's FP8F_CPU_DEFS):
  * the context never picks another. */
 static const struct peak_kind kinds[] = {
 #ifdef FP8F_HAVE_KERNELS_AMX
-    {"amx", "tdpbf16ps", loop_tdpbf16ps, PEAK_TILE_ITERS, 4 * 16 * 16 * 32 * 2.0},
+    {"amx", "tdpbf16ps", loop_tdpbf16ps, TILE_ITERS * 4 * (16 * 16 * 32 * 2.0)},
 #endif
 #ifdef FP8F_HAVE_KERNELS_AVX512BF16
-    {"avx512bf16", "vdpbf16ps zmm", loop_vdpbf16ps, PEAK_ITERS, 24 * 64.0},
+    {"avx512bf16", "vdpbf16ps zmm", loop_vdpbf16ps, ZMM_ITERS * 24 * 64.0},
 #endif
 #ifdef FP8F_HAVE_KERNELS_AVX512
-    {"avx512", "vfmadd231ps zmm", loop_fma_zmm, PEAK_ITERS, 24 * 32.0},
+    {"avx512", "vfmadd231ps zmm", loop_fma_zmm, ZMM_ITERS * 24 * 32.0},
 #endif
 #ifdef FP8F_HAVE_KERNELS_AVX2
-    {"avx2", "vfmadd231ps ymm", loop_fma_ymm, PEAK_ITERS, 12 * 16.0},
+    {"avx2", "vfmadd231ps ymm", loop_fma_ymm, YMM_ITERS * 12 * 16.0},
 #endif
-    {"generic", NULL, NULL, 0, 0}, /* the C kernels: not one instruction */
+    {"generic", NULL, NULL, 0}, /* the C kernels: not one instruction */
 };
 
 static double now_s(void) {
@@ -127,6 +151,14 @@ static double now_s(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
+
+#ifdef _OPENMP
+#define PEAK_THREAD() omp_get_thread_num()
+#define PEAK_TEAM() omp_get_num_threads()
+#else
+#define PEAK_THREAD() 0
+#define PEAK_TEAM() 1
+#endif
 
 int bench_simd_peak(const char *isa, int threads, struct simd_peak *out) {
     const struct peak_kind *k = NULL;
@@ -141,31 +173,39 @@ int bench_simd_peak(const char *isa, int threads, struct simd_peak *out) {
     const int nt = 1;
     (void)threads;
 #endif
-    /* Every thread runs the loop at once; a round's rate is all threads'
-     * flops over the time from the moment all have started to the moment
-     * all are done (barriers on both sides: waking a sleeping thread can
-     * take longer than the loop on a VM, and is no part of the peak). Two
-     * threads on one core take twice as long, as they should. The best of
-     * 7 rounds, after one to wake the cores: a peak is what the cores can
-     * do, and a neighbour on a shared host only ever takes from it. */
-    enum { ROUNDS = 7 };
+    double *start = malloc(2 * (size_t)nt * sizeof *start), *end = start + nt;
+    if (!start)
+        return 0;
+    /* Every thread runs the loop at once, each noting when it starts and
+     * ends; a round's rate is the team's flops over the first start to
+     * the last end (two threads on one core take twice as long, as they
+     * should). The best of 31 rounds, after one to wake the cores: a peak
+     * is what the cores can do, and a neighbour on a shared host only
+     * ever takes from it. */
+    enum { ROUNDS = 31 };
     double best = 0.0;
+    int team = nt;
     for (int r = -1; r < ROUNDS; r++) {
-        double t0 = 0.0, t1 = 0.0;
 #pragma omp parallel num_threads(nt)
         {
-#pragma omp barrier
+            const int t = PEAK_THREAD();
 #pragma omp master
-            t0 = now_s();
+            team = PEAK_TEAM();
+#pragma omp barrier
+            start[t] = now_s();
             k->loop();
-#pragma omp barrier
-#pragma omp master
-            t1 = now_s();
+            end[t] = now_s();
         }
-        const double rate = (double)nt * k->iters * k->flops_per_iter / (t1 - t0);
+        double first = start[0], last = end[0];
+        for (int t = 1; t < team; t++) {
+            first = start[t] < first ? start[t] : first;
+            last = end[t] > last ? end[t] : last;
+        }
+        const double rate = (double)team * k->flops_per_round / (last - first);
         if (r >= 0 && rate > best)
             best = rate;
     }
+    free(start);
     out->instr = k->instr;
     out->flops_per_s = best;
     return 1;

@@ -481,36 +481,52 @@ static struct result time_host(struct bcase *c, const struct opts *o) {
 
 /* ------------------------------------------------------------ output */
 
-/* The value after "key<spaces/tabs>: " on a /proc/cpuinfo line, or NULL. */
+/* The value of a /proc/cpuinfo line "key<blanks>: value", or NULL (so
+ * "model" does not match "model name"). */
 static const char *cpuinfo_value(char *line, const char *key) {
     const size_t n = strlen(key);
-    if (strncmp(line, key, n) != 0 || (line[n] != ' ' && line[n] != '\t' && line[n] != ':'))
+    if (strncmp(line, key, n) != 0)
         return NULL;
-    char *p = strchr(line, ':');
-    if (!p)
+    char *p = line + n;
+    p += strspn(p, " \t");
+    if (*p != ':')
         return NULL;
-    p += p[1] == ' ' ? 2 : 1;
+    p += 1 + strspn(p + 1, " \t");
     p[strcspn(p, "\n")] = 0;
     return p;
 }
 
-/* The size of CPU 0's cache `index` (sysfs, e.g. "32K"), or "?". */
-static void cache_size(int index, char *buf, size_t len) {
+/* The first line of CPU 0's cache file index<i>/<name> (sysfs) into buf;
+ * 0 where there is none. */
+static int cache_attr(int i, const char *name, char *buf, size_t len) {
     char path[96];
-    snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", index);
-    snprintf(buf, len, "?");
+    snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/%s", i, name);
     FILE *f = fopen(path, "r");
-    if (f) {
-        if (fgets(buf, (int)len, f))
-            buf[strcspn(buf, "\n")] = 0;
-        fclose(f);
-    }
+    if (!f)
+        return 0;
+    const int ok = fgets(buf, (int)len, f) != NULL;
+    fclose(f);
+    if (ok)
+        buf[strcspn(buf, "\n")] = 0;
+    return ok;
+}
+
+/* The size (e.g. "32K") of CPU 0's cache of `level` and `type` ("Data",
+ * "Unified"), or "?". */
+static void cache_size(int level, const char *type, char *buf, size_t len) {
+    char lv[16], ty[32];
+    for (int i = 0; i < 8; i++)
+        if (cache_attr(i, "level", lv, sizeof lv) && atoi(lv) == level &&
+            cache_attr(i, "type", ty, sizeof ty) && strcmp(ty, type) == 0 &&
+            cache_attr(i, "size", buf, len))
+            return;
+    snprintf(buf, len, "?");
 }
 
 /* CPU model, and where Linux says them the x86 family and model (a VM's
  * model name can hide the generation: "AMD EPYC" is Zen 4 at family 0x19
- * and Zen 5 at 0x1a, whose AVX-512 issues twice as wide) and the per-core
- * L1d and L2 sizes. */
+ * and Zen 5 at 0x1a, whose AVX-512 issues twice as wide) and CPU 0's L1d
+ * and L2 sizes. */
 static void machine_line(char *buf, size_t len) {
     char model[256] = "unknown CPU", family[64] = "";
     long fam = -1, mod = -1;
@@ -531,9 +547,9 @@ static void machine_line(char *buf, size_t len) {
     if (fam >= 0 && mod >= 0)
         snprintf(family, sizeof family, " (family 0x%lx, model 0x%lx)", fam, mod);
     char l1d[32], l2[32];
-    cache_size(0, l1d, sizeof l1d);
-    cache_size(2, l2, sizeof l2);
-    snprintf(buf, len, "%s%s, %ld cores, L1d %s, L2 %s per core", model, family,
+    cache_size(1, "Data", l1d, sizeof l1d);
+    cache_size(2, "Unified", l2, sizeof l2);
+    snprintf(buf, len, "%s%s, %ld cores, L1d %s, L2 %s (CPU 0's)", model, family,
              sysconf(_SC_NPROCESSORS_ONLN), l1d, l2);
 }
 
@@ -594,8 +610,9 @@ static void report(const struct opts *o, const struct bcase *c, const char *back
 static int bench_peers_on;
 
 /* The SIMD peak of the context's GEMM instruction (bench_peak.h) under
- * --peers: at the start of a backend pass (for its header line) and again
- * after each GEMM case; have = 0 where it is not measured. */
+ * --peers, measured at the start of a backend pass for its header line
+ * (and again for each GEMM case, peak_report); have = 0 where it is not
+ * measured. */
 static struct simd_peak gemm_peak;
 static int gemm_peak_have;
 static char gemm_isa[32];
@@ -687,23 +704,24 @@ static void paired_report(const struct opts *o, const struct bcase *c, double ow
 
 /* The GEMM's TF/s against the SIMD peak of its instruction, both on the
  * same threads in the same run. */
-static void peak_report(const struct opts *o, const struct bcase *c, double own_us) {
-    const double own = c->flops / (own_us * 1e-6), ratio = own / gemm_peak.flops_per_s;
+static void peak_report(const struct opts *o, const struct bcase *c, double own_us,
+                        const struct simd_peak *pk) {
+    const double own = c->flops / (own_us * 1e-6), ratio = own / pk->flops_per_s;
     const char *what = "of the SIMD peak (the GEMM's flops per second over the instruction's, "
                        "register operands, same threads)";
     if (o->json) {
         printf(",\n  {\"op\": \"%s\", \"backend\": \"peer\", \"peer\": \"simd-peak\", "
                "\"instr\": \"%s\", \"m\": %lld, \"n\": %lld, \"k\": %lld, "
                "\"peak_flops_per_s\": %.4g, \"ratio\": %.3f, \"ratio_is\": ",
-               op_names[c->op], gemm_peak.instr, (long long)c->m, (long long)c->n,
-               (long long)c->k, gemm_peak.flops_per_s, ratio);
+               op_names[c->op], pk->instr, (long long)c->m, (long long)c->n,
+               (long long)c->k, pk->flops_per_s, ratio);
         json_str(what);
         printf("}");
     } else {
         char label[64];
-        snprintf(label, sizeof label, "simd peak (%s)", gemm_peak.instr);
+        snprintf(label, sizeof label, "simd peak (%s)", pk->instr);
         printf("  peer %-26s %10s %10s %10s %9s %8.2f TF/s   fp8fuse %.2fx %s\n", label, "", "",
-               "", "", gemm_peak.flops_per_s / 1e12, ratio, what);
+               "", "", pk->flops_per_s / 1e12, ratio, what);
     }
 }
 
@@ -747,10 +765,12 @@ static void peers_report(const struct opts *o, const struct bcase *c, struct res
         }
     }
     if (c->op == OP_GEMM && gemm_peak_have) {
-        /* measured again right after the case: the state the GEMM ran in */
-        gemm_peak_have = bench_simd_peak(gemm_isa, c->threads, &gemm_peak);
-        if (gemm_peak_have)
-            peak_report(o, c, own.med);
+        /* measured again after the case and its peers, near the state the
+         * GEMM ran in; the amx level runs M = 1 on vdpbf16ps */
+        const char *isa = strcmp(gemm_isa, "amx") == 0 && c->m == 1 ? "avx512bf16" : gemm_isa;
+        struct simd_peak pk;
+        if (bench_simd_peak(isa, c->threads, &pk))
+            peak_report(o, c, own.med, &pk);
     }
     paired_report(o, c, own.med);
     fflush(stdout);
