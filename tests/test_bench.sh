@@ -90,13 +90,24 @@ for cap in "${FP8F_CPU_ISA-}" avx2; do
     if [ -n "$instr" ]; then
         expect 1 "^# backend cpu: .*; simd peak: $instr [0-9.]+ TF/s"
         expect 1 "^  peer simd peak \($instr\) +[0-9.]+ TF/s +fp8fuse [0-9.]+x of the SIMD peak"
+        # The peak and the GEMM are timed apart, so a burst of other work
+        # (make -j check runs suites side by side) can slow one and not the
+        # other: three tries a second apart, any within the bound passes;
+        # a peak that is wrong is wrong in all three.
         if command -v python3 >/dev/null 2>&1; then
-            FP8F_CPU_ISA=$cap OMP_NUM_THREADS=2 $bench $pk --json 2>/dev/null | python3 -c '
+            ok=0
+            for try in 1 2 3; do
+                FP8F_CPU_ISA=$cap OMP_NUM_THREADS=2 $bench $pk --json 2>/dev/null | python3 -c '
 import json, sys
 peaks = [r for r in json.load(sys.stdin) if r.get("peer") == "simd-peak"]
 assert len(peaks) == 1 and peaks[0]["peak_flops_per_s"] > 0, peaks
-assert peaks[0]["ratio"] <= 1.5, "the GEMM ran at %.2fx the peak of its instruction" % peaks[0]["ratio"]
-' || { echo "FAIL: simd peak record (FP8F_CPU_ISA=$cap)"; fail=1; }
+r = peaks[0]["ratio"]
+print("simd peak record (try %s): the GEMM at %.2fx the peak of its instruction" % (sys.argv[1], r))
+assert r <= 1.5
+' "$try" && { ok=1; break; }
+                sleep 1
+            done
+            [ $ok -eq 1 ] || { echo "FAIL: simd peak record (FP8F_CPU_ISA=$cap)"; fail=1; }
         fi
     else
         expect 0 'simd peak'
