@@ -4,7 +4,8 @@
 # alternation with the operation, the unfused path, and where configure
 # found oneDNN its matmul timed apart and in alternation with the GEMM),
 # --threads runs a pass per thread count, --json gives one record per
-# figure, and the GEMM's SIMD peak is measured where it applies. Run by `make check` from the build directory.
+# figure, and the GEMM's SIMD peak is measured where it applies. Run by
+# `make check` from the build directory.
 bench=./fp8fuse-bench
 [ -x "$bench" ] || { echo "SKIP: $bench not built"; exit 77; }
 args="--backend cpu --peers --m 1,64 --gemm-m 1,8 --h 256 --n 64 --k 128 --reps 10 --warmup 2"
