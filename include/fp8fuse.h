@@ -81,7 +81,8 @@ typedef struct fp8f_tensor {
 typedef struct fp8f_qtensor {
     fp8f_tensor q;            /* rows x cols, FP8F_E4M3FN or FP8F_E4M3FNUZ */
     float *scale;             /* q.rows floats */
-    fp8f_quant_format format; /* FP8F_QF_FP8_PER_TOKEN */
+    fp8f_quant_format format; /* FP8F_QF_FP8_PER_TOKEN; in an output only
+                                 written (its value on entry is not read) */
 } fp8f_qtensor;
 
 typedef enum { FP8F_ACT_DENSE = 0, FP8F_ACT_QUANTIZED } fp8f_act_kind;

@@ -56,10 +56,12 @@ FP8F_HIDDEN fp8f_status fp8f__check_same_shape(fp8f_ctx *ctx, const fp8f_tensor 
 FP8F_HIDDEN fp8f_status fp8f__check_row_vector(fp8f_ctx *ctx, const fp8f_tensor *t,
                                                const char *name, int64_t cols);
 FP8F_HIDDEN fp8f_status fp8f__check_positive(fp8f_ctx *ctx, float v, const char *name);
-/* The (q, scale) pair: the fp8 tensor, its scale, a known format value.
- * Whether the format fits the operation is the caller's FORMAT check. */
+/* The (q, scale) pair: the fp8 tensor, its scale and, for an input, a
+ * known format value (an output's format is only written). Whether an
+ * input's format fits the operation is the caller's FORMAT check. */
+enum fp8f_direction { FP8F_INPUT, FP8F_OUTPUT };
 FP8F_HIDDEN fp8f_status fp8f__check_qtensor(fp8f_ctx *ctx, const fp8f_qtensor *t,
-                                            const char *name);
+                                            const char *name, enum fp8f_direction dir);
 FP8F_HIDDEN int fp8f__dtype_known(fp8f_dtype t);
 
 #endif /* FP8F_INTERNAL_H */

@@ -45,7 +45,7 @@ static fp8f_status check_dense_out(fp8f_ctx *ctx, const fp8f_tensor *x, const fp
 
 static fp8f_status check_quant_out(fp8f_ctx *ctx, const fp8f_tensor *x, const fp8f_qtensor *out,
                                    const char *name) {
-    CHECK(fp8f__check_qtensor(ctx, out, name));
+    CHECK(fp8f__check_qtensor(ctx, out, name, FP8F_OUTPUT));
     return fp8f__check_same_shape(ctx, x, "x", &out->q, name);
 }
 
@@ -89,7 +89,7 @@ static fp8f_status check_act(fp8f_ctx *ctx, const fp8f_act *a, int64_t k) {
         CHECK(fp8f__check_tensor(ctx, &a->dense, "activation", FP8F_ROLE_FLOAT));
         t = &a->dense;
     } else if (a->kind == FP8F_ACT_QUANTIZED) {
-        CHECK(fp8f__check_qtensor(ctx, &a->quant, "activation"));
+        CHECK(fp8f__check_qtensor(ctx, &a->quant, "activation", FP8F_INPUT));
         t = &a->quant.q;
     } else {
         return fp8f__fail(ctx, FP8F_E_INVALID, "activation kind has an unknown value (%d)",

@@ -246,9 +246,8 @@ START_TEST(bad_buffer_of_path_taken) {
     step *s = step_new(ref, FP8F_BF16, 3500);
     fp8f_act out, sentinel;
     memset(&sentinel, TU_SENTINEL, sizeof sentinel);
-    const char *whats[4] = {"quant_buf q BF16", "quant_buf rows + 1", "quant_buf NULL scale",
-                            "quant_buf format 99"};
-    for (int i = 0; i < 4; i++) {
+    const char *whats[3] = {"quant_buf q BF16", "quant_buf rows + 1", "quant_buf NULL scale"};
+    for (int i = 0; i < 3; i++) {
         fp8f_qtensor q = s->quant_buf->qt;
         if (i == 0)
             q.q.dtype = FP8F_BF16;
@@ -256,8 +255,6 @@ START_TEST(bad_buffer_of_path_taken) {
             q.q.rows++;
         if (i == 2)
             q.scale = NULL;
-        if (i == 3)
-            q.format = (fp8f_quant_format)99;
         memset(&out, TU_SENTINEL, sizeof out);
         tu_clear_error(ref);
         fp8f_status st = fp8f_prepare(ref, FP8F_QF_FP8_PER_TOKEN, &s->x->t, &s->res->t,
@@ -268,6 +265,25 @@ START_TEST(bad_buffer_of_path_taken) {
         ck_assert_msg(tu_untouched(s->res) && tu_qtensor_untouched(s->quant_buf),
                       "%s: something was written", whats[i]);
     }
+    step_free(s);
+    fp8f_ctx_destroy(ref);
+}
+END_TEST
+
+/* quant_buf's format is an output: a value never set is no error, and the
+ * call sets it. */
+START_TEST(quant_buf_format_is_only_written) {
+    fp8f_ctx *ref = ref_ctx_create(FP8F_F32);
+    step *s = step_new(ref, FP8F_BF16, 3500);
+    fp8f_qtensor q = s->quant_buf->qt;
+    q.format = (fp8f_quant_format)99;
+    fp8f_act out;
+    fp8f_status st = fp8f_prepare(ref, FP8F_QF_FP8_PER_TOKEN, &s->x->t, &s->res->t, &s->w->t,
+                                  1e-6f, NULL, &q, &out);
+    ck_assert_msg(st == FP8F_OK, "%s", fp8f_last_error(ref));
+    ck_assert_int_eq(q.format, FP8F_QF_FP8_PER_TOKEN);
+    ck_assert_int_eq(out.kind, FP8F_ACT_QUANTIZED);
+    ck_assert_int_eq(out.quant.format, FP8F_QF_FP8_PER_TOKEN);
     step_free(s);
     fp8f_ctx_destroy(ref);
 }
@@ -467,6 +483,7 @@ static Suite *prepare_suite(void) {
     tc = tu_tcase("errors");
     tcase_add_test(tc, missing_buffer);
     tcase_add_test(tc, bad_buffer_of_path_taken);
+    tcase_add_test(tc, quant_buf_format_is_only_written);
     suite_add_tcase(s, tc);
     tc = tu_tcase("gemm");
     tcase_add_loop_test(tc, feeds_the_gemm, 0, 2);

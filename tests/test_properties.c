@@ -282,7 +282,6 @@ MUT(m_q_null, s->pqo = NULL)
 MUT(m_q_bf16, s->qo.q.dtype = FP8F_BF16)
 MUT(m_q_rows, s->qo.q.rows = M - 1)
 MUT(m_q_scale_null, s->qo.scale = NULL)
-MUT(m_q_format, s->qo.format = (fp8f_quant_format)7)
 MUT(m_q_bytes_over, s->qo.q.stride = INT64_MAX / 2)
 static float bad_ub[4] = {0.0f, -1.0f, NAN, INFINITY};
 MUT(m_ub_zero, s->pub = &bad_ub[0])
@@ -352,7 +351,6 @@ MUT(m_act_wrap_m, (s->pw = s->w_k1,
     {op, "out NULL", FP8F_E_INVALID, m_q_null}, {op, "out.q bf16", FP8F_E_INVALID, m_q_bf16},   \
         {op, "out.q rows", FP8F_E_INVALID, m_q_rows},                                           \
         {op, "out.scale NULL", FP8F_E_INVALID, m_q_scale_null},                                 \
-        {op, "out.format 7", FP8F_E_INVALID, m_q_format},                                       \
         {op, "out.q bytes > INT64_MAX", FP8F_E_INVALID, m_q_bytes_over},                        \
         {op, "scale_ub 0", FP8F_E_INVALID, m_ub_zero},                                          \
         {op, "scale_ub < 0", FP8F_E_INVALID, m_ub_neg},                                         \

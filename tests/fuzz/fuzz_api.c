@@ -298,16 +298,20 @@ static void gen_qtensor(fz_bytes *b, qarg *a, const char *name, fp8f_dtype fp8, 
     }
 }
 
-static int qtensor_bad(const qarg *a) {
+/* An output's format is only written, so any value passes there. */
+static int qtensor_out_bad(const qarg *a) {
     if (a->is_null)
         return 1;
     targ q = a->q;
     q.t = a->qt.q;
     if (tensor_bad(&q, FP8))
         return 1;
-    if (a->qt.q.rows > 0 && !a->qt.scale)
-        return 1;
-    return a->qt.format != FP8F_QF_NONE && a->qt.format != FP8F_QF_FP8_PER_TOKEN;
+    return a->qt.q.rows > 0 && !a->qt.scale;
+}
+
+static int qtensor_bad(const qarg *a) {
+    return qtensor_out_bad(a) ||
+           (a->qt.format != FP8F_QF_NONE && a->qt.format != FP8F_QF_FP8_PER_TOKEN);
 }
 
 static void describe_q(qarg *a, const float *ub) {
@@ -630,7 +634,7 @@ static void op_quant(fz_bytes *b, int with_norm) {
                 fz_pick(b, 2));
 
     int bad = !ctx || (with_norm ? norm_bad(&n) : tensor_bad(&n.x, FLOATS)) || ub_bad ||
-              qtensor_bad(&o) || !same_shape(&n.x, &o.q);
+              qtensor_out_bad(&o) || !same_shape(&n.x, &o.q);
     int backed = (with_norm ? norm_backed(&n) : n.x.backed) && o.q.backed && o.s_backed;
     if (!bad && !backed)
         goto done;
@@ -695,13 +699,14 @@ static void op_prepare(fz_bytes *b) {
 
     const unsigned both = FP8F_CAP_FUSED_NORM_QUANT | FP8F_CAP_QUANTIZED_INPUT;
     int fused = ctx && (fp8f_ctx_caps(ctx) & both) == both && fmt == FP8F_QF_FP8_PER_TOKEN;
-    int taken_bad = fused ? (!pass_quant || qtensor_bad(&quant) || !same_shape(&n.x, &quant.q))
+    int taken_bad = fused ? (!pass_quant || qtensor_out_bad(&quant) ||
+                             !same_shape(&n.x, &quant.q))
                           : (!pass_dense || tensor_bad(&dense, FLOATS) ||
                              !same_shape(&n.x, &dense));
     /* The other buffer may be NULL; a bad one that is passed anyway may be
      * refused or ignored (DESIGN.md leaves it open), never written. */
     int other_bad = fused ? pass_dense && (tensor_bad(&dense, FLOATS) || !same_shape(&n.x, &dense))
-                          : pass_quant && (qtensor_bad(&quant) || !same_shape(&n.x, &quant.q));
+                          : pass_quant && (qtensor_out_bad(&quant) || !same_shape(&n.x, &quant.q));
     int bad = !ctx || fmt_bad || out_null || norm_bad(&n) || taken_bad;
     int backed = norm_backed(&n) && (fused ? quant.q.backed && quant.s_backed : dense.backed);
     if (!bad && !backed)
@@ -977,7 +982,7 @@ static void op_prepare_linear(fz_bytes *b) {
     gen_tensor(b, &out, "out", FLOATS, float_types[fz_pick(b, 3)], m, s->n);
 
     int taken_bad = !pass_dense || tensor_bad(&dense, FLOATS) || !same_shape(&n.x, &dense);
-    int other_bad = pass_quant && (qtensor_bad(&quant) || !same_shape(&n.x, &quant.q));
+    int other_bad = pass_quant && (qtensor_out_bad(&quant) || !same_shape(&n.x, &quant.q));
     int bad = !ctx || norm_bad(&n) || taken_bad || !w || ci != s->ci ||
               n.x.t.cols != s->k || tensor_bad(&out, FLOATS) || out.t.rows != n.x.t.rows ||
               out.t.cols != s->n;
