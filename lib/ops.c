@@ -2,7 +2,8 @@
  * The public operations: validate every argument (INVALID, then FORMAT,
  * then UNSUPPORTED), then call the context's backend. Nothing is written
  * before the backend is called, and the backend is called only with
- * arguments that passed.
+ * arguments that passed, and never for zero rows (there is nothing to
+ * compute, and a backend may size its scratch by the row length first).
  */
 #include "internal.h"
 
@@ -54,6 +55,8 @@ fp8f_status fp8f_rmsnorm(fp8f_ctx *ctx, const fp8f_tensor *x, fp8f_tensor *resid
     CHECK(check_ctx(ctx));
     CHECK(check_norm_inputs(ctx, x, residual, weight, eps));
     CHECK(check_dense_out(ctx, x, out, "out"));
+    if (x->rows == 0)
+        return FP8F_OK;
     return ctx->be.ops->rmsnorm(&ctx->be, x, residual, weight, eps, out);
 }
 
@@ -63,7 +66,8 @@ fp8f_status fp8f_quant_per_token(fp8f_ctx *ctx, const fp8f_tensor *x, const floa
     CHECK(fp8f__check_tensor(ctx, x, "x", FP8F_ROLE_FLOAT));
     CHECK(check_scale_ub(ctx, scale_ub));
     CHECK(check_quant_out(ctx, x, out, "out"));
-    CHECK(ctx->be.ops->quant_per_token(&ctx->be, x, scale_ub, out));
+    if (x->rows > 0)
+        CHECK(ctx->be.ops->quant_per_token(&ctx->be, x, scale_ub, out));
     out->format = FP8F_QF_FP8_PER_TOKEN;
     return FP8F_OK;
 }
@@ -75,7 +79,8 @@ fp8f_status fp8f_rmsnorm_quant(fp8f_ctx *ctx, const fp8f_tensor *x, fp8f_tensor 
     CHECK(check_norm_inputs(ctx, x, residual, weight, eps));
     CHECK(check_scale_ub(ctx, scale_ub));
     CHECK(check_quant_out(ctx, x, out, "out"));
-    CHECK(ctx->be.ops->rmsnorm_quant(&ctx->be, x, residual, weight, eps, scale_ub, out));
+    if (x->rows > 0)
+        CHECK(ctx->be.ops->rmsnorm_quant(&ctx->be, x, residual, weight, eps, scale_ub, out));
     out->format = FP8F_QF_FP8_PER_TOKEN;
     return FP8F_OK;
 }
@@ -145,6 +150,8 @@ fp8f_status fp8f_linear_ptpc(fp8f_ctx *ctx, const fp8f_act *a, const fp8f_weight
                              fp8f_tensor *out) {
     CHECK(check_ctx(ctx));
     CHECK(check_linear(ctx, a, w, out));
+    if (act_rows(a) == 0)
+        return FP8F_OK;
     return ctx->be.ops->linear_ptpc(&ctx->be, a, &w->desc, out);
 }
 
@@ -184,10 +191,14 @@ static fp8f_status run_prepare(fp8f_ctx *ctx, const fp8f_tensor *x, fp8f_tensor 
                                const fp8f_tensor *weight, float eps, fp8f_qtensor *quant_buf,
                                fp8f_act *act) {
     if (act->kind == FP8F_ACT_QUANTIZED) {
-        CHECK(ctx->be.ops->rmsnorm_quant(&ctx->be, x, residual, weight, eps, NULL, &act->quant));
+        if (x->rows > 0)
+            CHECK(ctx->be.ops->rmsnorm_quant(&ctx->be, x, residual, weight, eps, NULL,
+                                             &act->quant));
         quant_buf->format = FP8F_QF_FP8_PER_TOKEN;
         return FP8F_OK;
     }
+    if (x->rows == 0)
+        return FP8F_OK;
     return ctx->be.ops->rmsnorm(&ctx->be, x, residual, weight, eps, &act->dense);
 }
 
@@ -214,5 +225,7 @@ fp8f_status fp8f_prepare_linear(fp8f_ctx *ctx, const fp8f_tensor *x, fp8f_tensor
     CHECK(check_linear(ctx, &act, w, out));
     /* both steps are queued on the context's stream: no host round trip */
     CHECK(run_prepare(ctx, x, residual, norm_weight, eps, quant_buf, &act));
+    if (x->rows == 0)
+        return FP8F_OK;
     return ctx->be.ops->linear_ptpc(&ctx->be, &act, &w->desc, out);
 }

@@ -915,6 +915,19 @@ START_TEST(empty_and_minimal_shapes_accepted) {
     ck_assert_int_eq(a.kind, FP8F_ACT_DENSE);
     ck_assert_int_eq(a.dense.rows, 0);
     ck_assert(tu_untouched(w));
+    /* zero rows of 2^40 elements: nothing to compute, so nothing is
+     * allocated for them either (no FP8F_E_NOMEM). The norm weight's data
+     * is never read: the call has no row to scale. */
+    const int64_t huge = (int64_t)1 << 40;
+    fp8f_tensor xh = {NULL, FP8F_BF16, 0, huge, huge}, wh = {w->t.data, FP8F_F32, 1, huge, huge};
+    fp8f_qtensor qh = {{NULL, fp8f_ctx_fp8_dtype(ctx), 0, huge, huge}, NULL, FP8F_QF_NONE};
+    ck_assert_msg(fp8f_quant_per_token(ctx, &xh, NULL, &qh) == FP8F_OK, "%s",
+                  fp8f_last_error(ctx));
+    ck_assert_int_eq(qh.format, FP8F_QF_FP8_PER_TOKEN);
+    ck_assert_msg(fp8f_rmsnorm_quant(ctx, &xh, &xh, &wh, 1e-6f, NULL, &qh) == FP8F_OK, "%s",
+                  fp8f_last_error(ctx));
+    ck_assert_msg(fp8f_rmsnorm(ctx, &xh, &xh, &wh, 1e-6f, &xh) == FP8F_OK, "%s",
+                  fp8f_last_error(ctx));
     tu_tensor_free(w);
     fp8f_ctx_destroy(ctx);
 }
