@@ -229,9 +229,11 @@ FP8F_API fp8f_status fp8f_prepare(fp8f_ctx *ctx, fp8f_quant_format fmt, const fp
  *  fp8f_linear_ptpc of that activation with w into out (M x N). Same
  *  numerics as the two calls. Every argument of both steps is validated
  *  before anything is written; the steps are queued back to back on the
- *  context's stream, with no host round trip between them. Only a device
- *  failure in the second step (FP8F_E_DEVICE, FP8F_E_NOMEM) can leave the
- *  first step's results (residual, buffer) written and out not. */
+ *  context's stream, with no host round trip between them. The second
+ *  step's host memory is taken before the first step runs (FP8F_E_NOMEM
+ *  with nothing written); only a device failure in the second step
+ *  (FP8F_E_DEVICE, or FP8F_E_NOMEM for device memory) can leave the first
+ *  step's results (residual, buffer) written and out not. */
 FP8F_API fp8f_status fp8f_prepare_linear(fp8f_ctx *ctx, const fp8f_tensor *x,
                                          fp8f_tensor *residual, const fp8f_tensor *norm_weight,
                                          float eps, fp8f_tensor *dense_buf,

@@ -25,7 +25,7 @@ extern "C" {
 
 /* Bumped whenever struct fp8f_backend_ops or struct fp8f_backend changes, so
  * that a stale module is refused instead of called through a wrong layout. */
-#define FP8F_BACKEND_ABI 2
+#define FP8F_BACKEND_ABI 3
 #define FP8F_ERROR_MAX 512
 
 /* The per-context instance of a backend; lib/ embeds it in the context. */
@@ -84,6 +84,13 @@ struct fp8f_backend_ops {
      * in desc->fp8_dtype. */
     fp8f_status (*linear_ptpc)(struct fp8f_backend *be, const fp8f_act *a,
                                const struct fp8f_weight_desc *w, fp8f_tensor *out);
+    /* Optional (NULL: nothing to set aside). Acquires what the next
+     * linear_ptpc of `a` with `w` will allocate (FP8F_E_NOMEM where it
+     * cannot), so that fp8f_prepare_linear fails before its first step
+     * writes anything; that call uses it. Only the shape and kind of `a`
+     * are read: its values are not computed yet. */
+    fp8f_status (*linear_reserve)(struct fp8f_backend *be, const fp8f_act *a,
+                                  const struct fp8f_weight_desc *w);
 
     /* ---- optional (NULL where a backend has none), for tools ---- */
     /* Device events on the context's stream, for timing (fp8fuse-bench):

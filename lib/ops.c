@@ -223,6 +223,9 @@ fp8f_status fp8f_prepare_linear(fp8f_ctx *ctx, const fp8f_tensor *x, fp8f_tensor
     CHECK(check_prepare(ctx, FP8F_QF_FP8_PER_TOKEN, x, residual, norm_weight, eps, dense_buf,
                         quant_buf, &act));
     CHECK(check_linear(ctx, &act, w, out));
+    /* the GEMM's memory first: a failure to get it leaves the residual as it was */
+    if (x->rows > 0 && ctx->be.ops->linear_reserve)
+        CHECK(ctx->be.ops->linear_reserve(&ctx->be, &act, &w->desc));
     /* both steps are queued on the context's stream: no host round trip */
     CHECK(run_prepare(ctx, x, residual, norm_weight, eps, quant_buf, &act));
     if (x->rows == 0)

@@ -395,6 +395,46 @@ START_TEST(feeds_the_gemm) {
 }
 END_TEST
 
+/* fp8f_prepare_linear on the CPU backend takes the GEMM's memory before
+ * its first step: where it cannot be had (2^50 rows, whose per-token codes
+ * would need 2^50 x (H + 4) bytes), the call fails with FP8F_E_NOMEM and
+ * leaves the residual, dense_buf and out as they were (the tensors point
+ * at ROWS-row buffers: touching row ROWS would be out of bounds). Then the
+ * same context does the real step. */
+START_TEST(prepare_linear_nomem_before_first_step) {
+    fp8f_ctx *cpu = tu_ctx_create_on(FP8F_BACKEND_CPU, FP8F_E4M3FN);
+    step *s = step_new(cpu, FP8F_BF16, 3800);
+    tu_rng rng;
+    tu_rng_seed(&rng, 3801);
+    tu_tensor *wq = tu_tensor_new(cpu, FP8F_E4M3FN, 9, H, 0);
+    tu_fill_normal(wq, &rng, 1.0);
+    tu_buf *ws = tu_buf_new(cpu, 9 * sizeof(float));
+    for (int j = 0; j < 9; j++)
+        tu_buf_set_f32(ws, (size_t)j, 0.01f);
+    tu_buf_upload(ws);
+    fp8f_weight *w = NULL;
+    ck_assert_int_eq(fp8f_weight_create(cpu, &wq->t, ws->dev, NULL, &w), FP8F_OK);
+    tu_tensor *out = tu_tensor_new(cpu, FP8F_BF16, ROWS, 9, 0);
+    const int64_t huge = (int64_t)1 << 50;
+    fp8f_tensor x = s->x->t, res = s->res->t, dense = s->dense_buf->t, o = out->t;
+    x.rows = res.rows = dense.rows = o.rows = huge;
+    fp8f_status st = fp8f_prepare_linear(cpu, &x, &res, &s->w->t, 1e-6f, &dense, NULL, w, &o);
+    ck_assert_msg(st == FP8F_E_NOMEM, "%s (%s)", fp8f_status_str(st), fp8f_last_error(cpu));
+    ck_assert_msg(tu_untouched(s->res) && tu_untouched(s->dense_buf) && tu_untouched(out),
+                  "a failed fp8f_prepare_linear wrote something");
+    ck_assert_int_eq(fp8f_prepare_linear(cpu, &s->x->t, &s->res->t, &s->w->t, 1e-6f,
+                                         &s->dense_buf->t, NULL, w, &out->t),
+                     FP8F_OK);
+    check_residual_once(s, "fp8f_prepare_linear after FP8F_E_NOMEM");
+    fp8f_weight_destroy(w);
+    tu_tensor_free(wq);
+    tu_tensor_free(out);
+    tu_buf_free(ws);
+    step_free(s);
+    fp8f_ctx_destroy(cpu);
+}
+END_TEST
+
 /* fp8f_prepare_linear validates both steps before the first one runs: a
  * weight that does not fit the activation, a weight of another context, an
  * output of the wrong shape or a missing buffer leave the residual, both
@@ -488,6 +528,7 @@ static Suite *prepare_suite(void) {
     tc = tu_tcase("gemm");
     tcase_add_loop_test(tc, feeds_the_gemm, 0, 2);
     tcase_add_test(tc, prepare_linear_errors);
+    tcase_add_test(tc, prepare_linear_nomem_before_first_step);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -52,6 +52,7 @@ static void cpu_destroy(struct fp8f_backend *be) {
     if (st) {
         for (int i = 0; i < CPU_SCRATCH_SLOTS; i++)
             free(st->scratch[i]);
+        free(st->reserved_act);
         free(st);
         be->state = NULL;
     }
@@ -241,4 +242,5 @@ const struct fp8f_backend_ops fp8f_cpu_backend_ops = {
     .weight_create = cpu_weight_create,
     .weight_destroy = cpu_weight_destroy,
     .linear_ptpc = cpu_linear_ptpc,
+    .linear_reserve = cpu_linear_reserve,
 };

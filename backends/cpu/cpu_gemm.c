@@ -27,39 +27,44 @@
  * some runs and not in others (EPYC Zen 5). */
 static size_t round_page(size_t b) { return (b + 4095) & ~(size_t)4095; }
 
-/* A dense activation quantized per token into a buffer of the call's own
- * (its size grows with M, so the context does not keep it): codes and
- * scales in *qa, the buffer in *buf. */
-static fp8f_status quantize_dense(struct fp8f_backend *be, const fp8f_tensor *x, fp8f_dtype fp8,
-                                  fp8f_qtensor *qa, void **buf) {
-    const size_t m = (size_t)x->rows, k = (size_t)x->cols;
-    *buf = NULL;
-    if (m > SIZE_MAX / 2 / (k + sizeof(float)))
-        return fp8f_backend_fail(be, FP8F_E_NOMEM, "GEMM scratch size overflows");
-    float *scales = malloc(m * (k + sizeof(float))); /* floats first: alignment */
-    if (!scales)
-        return fp8f_backend_fail(be, FP8F_E_NOMEM, "out of memory for %zu bytes of GEMM scratch",
-                                 m * (k + sizeof(float)));
-    uint8_t *codes = (uint8_t *)(scales + m);
-    *qa = (fp8f_qtensor){.q = {codes, fp8, x->rows, x->cols, x->cols},
-                         .scale = scales,
-                         .format = FP8F_QF_FP8_PER_TOKEN};
-    *buf = scales;
-    fp8f_status s = cpu_quant_per_token(be, x, NULL, qa);
-    if (s != FP8F_OK) {
-        free(scales);
-        *buf = NULL;
-    }
-    return s;
+/* Bytes of a dense activation's codes and scales (m rows of k) in *bytes;
+ * 0 when the size overflows. */
+static int act_codes_bytes(int64_t m, int64_t k, size_t *bytes) {
+    if ((size_t)m > SIZE_MAX / 2 / ((size_t)k + sizeof(float)))
+        return 0;
+    *bytes = (size_t)m * ((size_t)k + sizeof(float));
+    return 1;
 }
 
-fp8f_status cpu_linear_ptpc(struct fp8f_backend *be, const fp8f_act *a,
-                            const struct fp8f_weight_desc *w, fp8f_tensor *out) {
+/* The buffer linear_reserve set aside when it is there and large enough,
+ * else a new one. */
+static void *take_act_buffer(struct fp8f_backend *be, size_t bytes) {
+    struct cpu_state *st = be->state;
+    void *p = st->reserved_act;
+    const size_t have = st->reserved_act_bytes;
+    st->reserved_act = NULL;
+    st->reserved_act_bytes = 0;
+    if (p && have >= bytes)
+        return p;
+    free(p);
+    return malloc(bytes);
+}
+
+/* Everything a GEMM call allocates, sized for its M. */
+struct gemm_memory {
+    int threads;
+    size_t arow, a_bytes, kscr;
+    char *work; /* the context's work buffer (kept) */
+    void *act;  /* a dense activation's codes and scales (the call's own), else NULL */
+};
+
+/* Acquires it all before anything is computed, so that a call fails with
+ * FP8F_E_NOMEM before it writes, and linear_reserve can acquire the same. */
+static fp8f_status gemm_memory(struct fp8f_backend *be, const fp8f_act *a,
+                               const struct fp8f_weight_desc *w, struct gemm_memory *gm) {
     const struct cpu_weight *cw = w->impl;
     const struct cpu_kernels *kr = cw->kern;
     const int64_t m = a->kind == FP8F_ACT_DENSE ? a->dense.rows : a->quant.q.rows;
-    if (m == 0)
-        return FP8F_OK;
     int threads = cpu_threads(be);
     /* not more threads than panels; one thread for tiny problems */
     if (threads > cw->panels)
@@ -71,21 +76,71 @@ fp8f_status cpu_linear_ptpc(struct fp8f_backend *be, const fp8f_act *a,
      * page faults on the next call: 5 % of the time at M = 512) and bounded
      * by CPU_GEMM_MC rows, whatever M. */
     const int64_t block_rows = m < CPU_GEMM_MC ? m : CPU_GEMM_MC;
-    const size_t arow = kr->a_row_bytes(w->k), kscr = round_page(kr->scratch_bytes(w->k));
-    const size_t a_bytes = round_page((size_t)block_rows * arow);
-    if (kscr > (SIZE_MAX / 2 - a_bytes) / (size_t)threads)
+    *gm = (struct gemm_memory){.threads = threads, .arow = kr->a_row_bytes(w->k)};
+    gm->kscr = round_page(kr->scratch_bytes(w->k));
+    gm->a_bytes = round_page((size_t)block_rows * gm->arow);
+    if (gm->kscr > (SIZE_MAX / 2 - gm->a_bytes) / (size_t)threads)
         return fp8f_backend_fail(be, FP8F_E_NOMEM, "GEMM scratch size overflows");
-    char *work = cpu_scratch(be, CPU_SCRATCH_GEMM, a_bytes + kscr * (size_t)threads);
-    if (!work)
+    const size_t work_bytes = gm->a_bytes + gm->kscr * (size_t)threads;
+    if (!(gm->work = cpu_scratch(be, CPU_SCRATCH_GEMM, work_bytes)))
         return fp8f_backend_fail(be, FP8F_E_NOMEM, "out of memory for %zu bytes of GEMM scratch",
-                                 a_bytes + kscr * (size_t)threads);
-    fp8f_qtensor qa = a->quant;
-    void *dense_buf = NULL;
-    if (a->kind == FP8F_ACT_DENSE) {
-        fp8f_status s = quantize_dense(be, &a->dense, w->fp8_dtype, &qa, &dense_buf);
-        if (s != FP8F_OK)
-            return s;
+                                 work_bytes);
+    if (a->kind != FP8F_ACT_DENSE)
+        return FP8F_OK;
+    /* A dense activation is quantized per token into a buffer of the
+     * call's own (its size grows with M, so the context does not keep it). */
+    size_t act_bytes;
+    if (!act_codes_bytes(m, w->k, &act_bytes))
+        return fp8f_backend_fail(be, FP8F_E_NOMEM, "GEMM scratch size overflows");
+    fp8f_status s = cpu_quant_reserve(be, &a->dense);
+    if (s != FP8F_OK)
+        return s;
+    if (!(gm->act = take_act_buffer(be, act_bytes)))
+        return fp8f_backend_fail(be, FP8F_E_NOMEM, "out of memory for %zu bytes of GEMM scratch",
+                                 act_bytes);
+    return FP8F_OK;
+}
+
+fp8f_status cpu_linear_reserve(struct fp8f_backend *be, const fp8f_act *a,
+                               const struct fp8f_weight_desc *w) {
+    struct gemm_memory gm;
+    fp8f_status s = gemm_memory(be, a, w, &gm);
+    if (s == FP8F_OK && gm.act) {
+        struct cpu_state *st = be->state;
+        st->reserved_act = gm.act;
+        act_codes_bytes(a->dense.rows, w->k, &st->reserved_act_bytes);
     }
+    return s;
+}
+
+/* The dense activation quantized per token into buf (floats first: alignment). */
+static fp8f_status quantize_dense(struct fp8f_backend *be, const fp8f_tensor *x, fp8f_dtype fp8,
+                                  void *buf, fp8f_qtensor *qa) {
+    float *scales = buf;
+    *qa = (fp8f_qtensor){.q = {(uint8_t *)(scales + x->rows), fp8, x->rows, x->cols, x->cols},
+                         .scale = scales,
+                         .format = FP8F_QF_FP8_PER_TOKEN};
+    return cpu_quant_per_token(be, x, NULL, qa);
+}
+
+fp8f_status cpu_linear_ptpc(struct fp8f_backend *be, const fp8f_act *a,
+                            const struct fp8f_weight_desc *w, fp8f_tensor *out) {
+    const struct cpu_weight *cw = w->impl;
+    const struct cpu_kernels *kr = cw->kern;
+    const int64_t m = a->kind == FP8F_ACT_DENSE ? a->dense.rows : a->quant.q.rows;
+    struct gemm_memory gm;
+    fp8f_status s = gemm_memory(be, a, w, &gm);
+    if (s != FP8F_OK)
+        return s;
+    fp8f_qtensor qa = a->quant;
+    if (a->kind == FP8F_ACT_DENSE &&
+        (s = quantize_dense(be, &a->dense, w->fp8_dtype, gm.act, &qa)) != FP8F_OK) {
+        free(gm.act);
+        return s;
+    }
+    char *const work = gm.work;
+    const size_t arow = gm.arow, a_bytes = gm.a_bytes, kscr = gm.kscr;
+    const int threads = gm.threads;
     const struct cpu_gemm_args g = {
         .a = work,
         .a_stride = arow,
@@ -130,6 +185,6 @@ fp8f_status cpu_linear_ptpc(struct fp8f_backend *be, const fp8f_act *a,
 #pragma omp barrier /* the next block overwrites the converted rows */
         }
     }
-    free(dense_buf);
+    free(gm.act);
     return FP8F_OK;
 }

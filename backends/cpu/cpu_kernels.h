@@ -39,6 +39,10 @@ struct cpu_state {
      * converts the codes (gemm). */
     void *scratch[CPU_SCRATCH_SLOTS];
     size_t scratch_bytes[CPU_SCRATCH_SLOTS];
+    /* A dense activation's codes and scales, set aside by linear_reserve
+     * for the next GEMM call, which takes (and frees) it. */
+    void *reserved_act;
+    size_t reserved_act_bytes;
 };
 
 /* The context's kernel table. */
@@ -92,7 +96,11 @@ fp8f_status cpu_quant_per_token(struct fp8f_backend *be, const fp8f_tensor *x,
 fp8f_status cpu_rmsnorm_quant(struct fp8f_backend *be, const fp8f_tensor *x,
                               fp8f_tensor *residual, const fp8f_tensor *weight, float eps,
                               const float *scale_ub, fp8f_qtensor *out);
+/* Grows the scratch cpu_quant_per_token of x will use. */
+fp8f_status cpu_quant_reserve(struct fp8f_backend *be, const fp8f_tensor *x);
 fp8f_status cpu_linear_ptpc(struct fp8f_backend *be, const fp8f_act *a,
                             const struct fp8f_weight_desc *w, fp8f_tensor *out);
+fp8f_status cpu_linear_reserve(struct fp8f_backend *be, const fp8f_act *a,
+                               const struct fp8f_weight_desc *w);
 
 #endif

@@ -305,6 +305,14 @@ static encode_fn quant_encoder(const struct cpu_kernels *kr, fp8f_dtype xt) {
     return kr->row_encode;
 }
 
+fp8f_status cpu_quant_reserve(struct fp8f_backend *be, const fp8f_tensor *x) {
+    size_t stride;
+    if (x->dtype != FP8F_F32 &&
+        !row_scratch(be, row_threads(be, x->rows, x->cols), x->cols, &stride))
+        return fp8f_backend_fail(be, FP8F_E_NOMEM, "out of memory for quant scratch");
+    return FP8F_OK;
+}
+
 fp8f_status cpu_quant_per_token(struct fp8f_backend *be, const fp8f_tensor *x,
                                 const float *scale_ub, fp8f_qtensor *out) {
     const int threads = row_threads(be, x->rows, x->cols);
