@@ -16,17 +16,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h> /* _mm_getcsr, _mm_setcsr */
+#endif
+
 #include "../backends/cpu/cpu_isa.h"
 #include "fp8_codec.h"
 #include "internal.h"
 #include "ref.h"
 #include "testutil.h"
 
+/* Threads of the contexts ctx_at creates (0: OpenMP's default). */
+static int ctx_threads;
+
 static fp8f_ctx *ctx_at(int level, fp8f_dtype fp8) {
     setenv("FP8F_CPU_ISA", cpu_isa_name((enum cpu_isa)level), 1);
     fp8f_options opt = {0};
     opt.backend = FP8F_BACKEND_CPU;
     opt.fp8_dtype = fp8;
+    opt.num_threads = ctx_threads;
     fp8f_ctx *ctx = NULL;
     fp8f_status s = fp8f_ctx_create(&opt, &ctx);
     unsetenv("FP8F_CPU_ISA");
@@ -379,6 +387,34 @@ START_TEST(gemm_every_activation_code) {
 }
 END_TEST
 
+/* The GEMM with the caller's MXCSR flushing denormals (DAZ and FTZ, as
+ * -ffast-math or a framework's flush-denormal switch leave it): the same
+ * results on every level, subnormal weight codes included (gemm_case makes
+ * one code in seven subnormal). One thread, so that the GEMM runs on the
+ * thread whose MXCSR is set. */
+START_TEST(gemm_levels_flushing_denormals) {
+    if (skip_level(_i))
+        return;
+#if defined(__x86_64__) || defined(__i386__)
+    tu_rng rng;
+    tu_rng_seed(&rng, 919 + (uint64_t)_i);
+    const unsigned csr = _mm_getcsr();
+    _mm_setcsr(csr | 0x8040); /* FTZ | DAZ */
+    ctx_threads = 1;
+    static const int64_t ms[] = {1, 5, 40, 65};
+    for (size_t i = 0; i < sizeof ms / sizeof *ms; i++) {
+        gemm_case(_i, FP8F_E4M3FN, FP8F_E4M3FN, ms[i], 67, 130, FP8F_BF16, FP8F_F32, 0, 0, &rng);
+        gemm_case(_i, FP8F_E4M3FNUZ, FP8F_E4M3FNUZ, ms[i], 32, 64, FP8F_F32, FP8F_F32, 1, 0,
+                  &rng);
+    }
+    ctx_threads = 0;
+    _mm_setcsr(csr);
+#else
+    printf("test_cpu_isa: SKIP the MXCSR case: not an x86 CPU\n");
+#endif
+}
+END_TEST
+
 /* row[0..n) in even/odd order (cpu_isa.h: row_norm_bf16_eo) into eo. */
 static void to_even_odd(const float *row, int64_t n, float *eo) {
     int64_t c = 0;
@@ -726,6 +762,7 @@ static Suite *cpu_isa_suite(void) {
     tcase_add_loop_test(tc, norm_quant_levels, 0, CPU_ISA_COUNT);
     tcase_add_loop_test(tc, gemm_levels, 0, CPU_ISA_COUNT);
     tcase_add_loop_test(tc, gemm_every_activation_code, 0, CPU_ISA_COUNT);
+    tcase_add_loop_test(tc, gemm_levels_flushing_denormals, 0, CPU_ISA_COUNT);
     tcase_add_loop_test(tc, encode_near_boundaries, 0, CPU_ISA_COUNT);
     tcase_add_loop_test(tc, encode_value_classes, 0, CPU_ISA_COUNT);
     tcase_add_loop_test(tc, bf16_quant_table, 0, CPU_ISA_COUNT);

@@ -635,8 +635,8 @@ INL void micro_rows(const struct cpu_gemm_args *g, int64_t m0, int mr, const uin
     }
 }
 
-static void gemm_block(const struct cpu_gemm_args *g, int64_t m0, int64_t m1, int64_t p0,
-                       int64_t p1, void *scratch) {
+static void gemm_block_decoded(const struct cpu_gemm_args *g, int64_t m0, int64_t m1,
+                               int64_t p0, int64_t p1, void *scratch) {
     (void)scratch;
     /* panels taken together: a block of up to 3 rows (one row group)
      * streams its panels side by side; a larger one has a full group of MR
@@ -648,6 +648,11 @@ static void gemm_block(const struct cpu_gemm_args *g, int64_t m0, int64_t m1, in
         for (int64_t i = m0; i < m1; i += MR)
             micro_rows(g, i, m1 - i >= MR ? MR : (int)(m1 - i), wp, np, p * NR);
     }
+}
+
+static void gemm_block(const struct cpu_gemm_args *g, int64_t m0, int64_t m1, int64_t p0,
+                       int64_t p1, void *scratch) {
+    f32_gemm_keeping_denormals(gemm_block_decoded, g, m0, m1, p0, p1, scratch);
 }
 
 const struct cpu_kernels cpu_kernels_avx2 = {

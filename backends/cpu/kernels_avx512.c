@@ -8,7 +8,7 @@
  * channels. fp8 -> f32 in registers without a table: the code's 7 magnitude
  * bits shifted into an f32's exponent and mantissa give the value times
  * 2^-(127 - bias) (subnormal codes become f32 denormals, which FMA handles
- * exactly); the activation is pre-scaled by 2^(127 - bias - 16) and the
+ * exactly with MXCSR.DAZ clear: f32_gemm_keeping_denormals); the activation is pre-scaled by 2^(127 - bias - 16) and the
  * epilogue multiplies by 2^16 (powers of two: exact).
  */
 #include "kernels_avx512_inl.h"
@@ -218,8 +218,8 @@ AVX512_INLINE void micro(const struct cpu_gemm_args *g, int64_t m0, int mr, cons
         micro(g, i, r, wp, p * NR);                                                            \
         break;
 
-static void gemm_block(const struct cpu_gemm_args *g, int64_t m0, int64_t m1, int64_t p0,
-                       int64_t p1, void *scratch) {
+static void gemm_block_decoded(const struct cpu_gemm_args *g, int64_t m0, int64_t m1,
+                               int64_t p0, int64_t p1, void *scratch) {
     (void)scratch;
     for (int64_t p = p0; p < p1; p++) {
         const uint8_t *wp = g->w + (size_t)p * panel_bytes(g->k);
@@ -236,6 +236,11 @@ static void gemm_block(const struct cpu_gemm_args *g, int64_t m0, int64_t m1, in
             }
         }
     }
+}
+
+static void gemm_block(const struct cpu_gemm_args *g, int64_t m0, int64_t m1, int64_t p0,
+                       int64_t p1, void *scratch) {
+    f32_gemm_keeping_denormals(gemm_block_decoded, g, m0, m1, p0, p1, scratch);
 }
 
 const struct cpu_kernels cpu_kernels_avx512 = {

@@ -7,6 +7,8 @@
 #ifndef FP8F_KERNELS_F32_PANEL_H
 #define FP8F_KERNELS_F32_PANEL_H
 
+#include <xmmintrin.h> /* _mm_getcsr, _mm_setcsr */
+
 #include "cpu_isa.h"
 #include "fp8_codec.h"
 
@@ -38,6 +40,29 @@ static inline void f32_prep_a(const uint8_t *codes, int64_t lda, int64_t m, int6
         for (int64_t c = 0; c < k; c++)
             d[c] = table[src[c]];
     }
+}
+
+/* A kernel's block of the GEMM (struct cpu_kernels' gemm_block). */
+typedef void (*f32_gemm_block_fn)(const struct cpu_gemm_args *g, int64_t m0, int64_t m1,
+                                  int64_t p0, int64_t p1, void *scratch);
+
+/* Runs `block` with MXCSR's denormals-are-zero bit clear on this thread and
+ * puts the caller's MXCSR back. The kernels' bit-level weight decode gives
+ * subnormal fp8 codes as f32 denormals, which a caller's DAZ (-ffast-math,
+ * a framework's flush-denormal switch) would read as 0: the avx2 and
+ * avx512 results would then differ from every other level's. FTZ is
+ * harmless: each product of a pre-scaled activation and a decoded weight
+ * is a normal f32 (at least 2^-34). */
+static inline void f32_gemm_keeping_denormals(f32_gemm_block_fn block,
+                                              const struct cpu_gemm_args *g, int64_t m0,
+                                              int64_t m1, int64_t p0, int64_t p1, void *scratch) {
+    enum { DAZ = 0x40 };
+    const unsigned csr = _mm_getcsr();
+    if (csr & DAZ)
+        _mm_setcsr(csr & ~(unsigned)DAZ);
+    block(g, m0, m1, p0, p1, scratch);
+    if (csr & DAZ)
+        _mm_setcsr(csr);
 }
 
 /* The f32 kernels need no per-thread scratch beyond one cache line. */
