@@ -97,7 +97,10 @@ typedef struct fp8f_act {
 /** Context options; a zero-initialized struct (or NULL) means defaults. */
 typedef struct fp8f_options {
     fp8f_backend_id backend; /* AUTO: HIP when its module loads and a device exists,
-                                else CPU; env FP8F_BACKEND=cpu|hip|auto overrides AUTO */
+                                else CPU (a GPU that is there but refuses the context,
+                                e.g. `device` past the last one, is FP8F_E_BACKEND, not
+                                a CPU context); env FP8F_BACKEND=cpu|hip|auto overrides
+                                AUTO */
     int device;              /* GPU ordinal (HIP backend) */
     void *stream;            /* hipStream_t / cudaStream_t; NULL = default stream */
     int num_threads;         /* CPU threads; 0 = OpenMP's default */
@@ -108,9 +111,11 @@ typedef struct fp8f_options {
 /* ---- contexts, errors ------------------------------------------------- */
 
 /** Creates a context on the backend chosen by `opt` (NULL = defaults).
- *  Errors: FP8F_E_INVALID (NULL out, bad option), FP8F_E_BACKEND (HIP asked
- *  for but its module is missing or no device is present; never a silent
- *  fallback), FP8F_E_NOMEM. The message is read with fp8f_last_error(NULL). */
+ *  Errors: FP8F_E_INVALID (NULL out, bad option, an FP8F_BACKEND or
+ *  FP8F_CPU_ISA value that is not a name), FP8F_E_BACKEND (HIP asked for
+ *  but its module is missing or no device is present, or a present GPU
+ *  refused the context; never a silent fallback), FP8F_E_NOMEM. The
+ *  message is read with fp8f_last_error(NULL). */
 FP8F_API fp8f_status fp8f_ctx_create(const fp8f_options *opt, fp8f_ctx **out);
 /** Destroys a context (NULL is a no-op). Destroy its weights first. */
 FP8F_API void fp8f_ctx_destroy(fp8f_ctx *ctx);

@@ -72,16 +72,24 @@ fp8f_status fp8f__ctx_create_with_ops(const struct fp8f_backend_ops *ops,
     return FP8F_OK;
 }
 
-/* Tries the HIP module; on failure leaves the reason in why[]. */
+/* Tries the HIP module. On failure: the reason in why[], and *has_gpu set
+ * where the module loaded and counts a device (or cannot tell), which is
+ * when AUTO must not fall back to the CPU. This thread's message is left
+ * as it was: whether the failure is one is the caller's to say. */
 static fp8f_status create_on_hip(const fp8f_options *opt, fp8f_ctx **out, char *why,
-                                 size_t why_len) {
+                                 size_t why_len, int *has_gpu) {
+    *has_gpu = 0;
     void *module = NULL;
     const struct fp8f_backend_ops *ops = fp8f__load_hip(&module, why, why_len);
     if (!ops)
         return FP8F_E_BACKEND;
+    *has_gpu = fp8f__module_device_count(module) != 0;
+    char saved[FP8F_ERROR_MAX];
+    snprintf(saved, sizeof saved, "%s", fp8f_last_error(NULL));
     fp8f_status s = fp8f__ctx_create_with_ops(ops, opt, module, out);
     if (s != FP8F_OK) {
         snprintf(why, why_len, "%s", fp8f_last_error(NULL));
+        fp8f__restore_thread_error(saved);
         fp8f__unload_module(module);
     }
     return s;
@@ -102,12 +110,20 @@ fp8f_status fp8f_ctx_create(const fp8f_options *opt, fp8f_ctx **out) {
 
     if (id != FP8F_BACKEND_CPU) {
         char why[FP8F_ERROR_MAX];
-        s = create_on_hip(opt, out, why, sizeof why);
+        int has_gpu;
+        s = create_on_hip(opt, out, why, sizeof why, &has_gpu);
         if (s == FP8F_OK)
             return FP8F_OK;
-        if (id == FP8F_BACKEND_HIP) /* asked for explicitly: never a silent fallback */
+        /* Asked for explicitly: never a silent fallback. AUTO falls back
+         * only where there is no GPU: one that is there but refuses (an
+         * ordinal past the last device, no memory) is an error, not a
+         * reason to run a hundred times slower on the CPU unnoticed. */
+        if (id == FP8F_BACKEND_HIP || has_gpu)
             return fp8f__fail(NULL, s == FP8F_E_NOMEM ? s : FP8F_E_BACKEND,
-                              "HIP backend unavailable: %s", why);
+                              "HIP backend unavailable: %s%s", why,
+                              id == FP8F_BACKEND_HIP ? ""
+                                                     : " (AUTO falls back to the CPU only "
+                                                       "where no GPU is present)");
     }
     return fp8f__ctx_create_with_ops(&fp8f_cpu_backend_ops, opt, NULL, out);
 }
@@ -144,8 +160,9 @@ int fp8f_backend_available(fp8f_backend_id id) {
         return 0;
     fp8f_ctx *ctx = NULL;
     char why[FP8F_ERROR_MAX];
-    if (create_on_hip(&(fp8f_options){.backend = FP8F_BACKEND_HIP}, &ctx, why, sizeof why) !=
-        FP8F_OK)
+    int has_gpu;
+    if (create_on_hip(&(fp8f_options){.backend = FP8F_BACKEND_HIP}, &ctx, why, sizeof why,
+                      &has_gpu) != FP8F_OK)
         return 0;
     fp8f_ctx_destroy(ctx);
     return 1;

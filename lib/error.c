@@ -18,6 +18,10 @@ fp8f_status fp8f__fail(fp8f_ctx *ctx, fp8f_status status, const char *fmt, ...) 
 
 void fp8f__clear_thread_error(void) { thread_error[0] = '\0'; }
 
+void fp8f__restore_thread_error(const char *msg) {
+    snprintf(thread_error, sizeof thread_error, "%s", msg);
+}
+
 const char *fp8f_last_error(const fp8f_ctx *ctx) { return ctx ? ctx->be.error : thread_error; }
 
 const char *fp8f_status_str(fp8f_status s) {

@@ -31,6 +31,9 @@ struct fp8f_weight {
 FP8F_HIDDEN fp8f_status fp8f__fail(fp8f_ctx *ctx, fp8f_status status, const char *fmt, ...)
     FP8F_PRINTF(3, 4);
 FP8F_HIDDEN void fp8f__clear_thread_error(void);
+/* This thread's message set back to `msg` (a copy taken before an attempt
+ * whose failure is not the caller's, e.g. AUTO trying the GPU first). */
+FP8F_HIDDEN void fp8f__restore_thread_error(const char *msg);
 
 /* ---- backends (registry.c) ---- */
 /* The built-in CPU backend (backends/cpu). */
@@ -39,6 +42,9 @@ extern const struct fp8f_backend_ops fp8f_cpu_backend_ops;
 FP8F_HIDDEN const struct fp8f_backend_ops *fp8f__load_hip(void **module, char *why,
                                                           size_t why_len);
 FP8F_HIDDEN void fp8f__unload_module(void *module);
+/* The devices a loaded module counts (0 without a runtime or driver), or
+ * -1 where it cannot tell. */
+FP8F_HIDDEN int fp8f__module_device_count(void *module);
 
 /* Creates a context on a given ops table (the public create resolves the
  * backend and calls this). Tests use it to install a reference backend. */

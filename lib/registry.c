@@ -48,6 +48,15 @@ const struct fp8f_backend_ops *fp8f__load_hip(void **module, char *why, size_t w
     return ops;
 }
 
+int fp8f__module_device_count(void *module) {
+    union {
+        void *obj;
+        fp8f_backend_device_count_fn fn;
+    } entry;
+    entry.obj = dlsym(module, FP8F_BACKEND_DEVICE_COUNT_SYMBOL);
+    return entry.obj ? entry.fn() : -1;
+}
+
 void fp8f__unload_module(void *module) {
     if (module)
         dlclose(module);

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h> /* access */
 
 #include "internal.h"
 #include "ref.h"
@@ -1048,6 +1049,59 @@ START_TEST(backend_hip_unavailable) {
 }
 END_TEST
 
+/* AUTO falls back to the CPU only where no GPU is present: with a stand-in
+ * module (tests/fake_hip_module.c) counting no device it takes the CPU,
+ * counting one it takes the module, and where that device refuses (an
+ * ordinal past the last one) it is FP8F_E_BACKEND, not a quiet CPU
+ * context. Trying the GPU first leaves this thread's message alone. */
+START_TEST(auto_falls_back_only_without_a_gpu) {
+    const char *module = getenv("FP8F_TEST_FAKE_HIP");
+    if (!module || access(module, R_OK) != 0) {
+        printf("test_errors: SKIP auto_falls_back_only_without_a_gpu: FP8F_TEST_FAKE_HIP "
+               "(set by make check) names no module\n");
+        return;
+    }
+    tu_env_set("FP8F_BACKEND_PATH", module);
+    tu_env_set("FP8F_BACKEND", NULL);
+    fp8f_quant_format f;
+    /* a message of this thread's own, which the choice must leave alone */
+    ck_assert_int_eq(fp8f_quant_format_parse("bogus", &f), FP8F_E_FORMAT);
+    char earlier[FP8F_ERROR_MAX];
+    snprintf(earlier, sizeof earlier, "%s", fp8f_last_error(NULL));
+
+    tu_env_set("FP8F_FAKE_HIP_DEVICES", "0");
+    fp8f_ctx *ctx = NULL;
+    ck_assert_int_eq(fp8f_ctx_create(&(fp8f_options){.backend = FP8F_BACKEND_AUTO}, &ctx),
+                     FP8F_OK);
+    ck_assert_str_eq(fp8f_ctx_backend_name(ctx), "cpu");
+    fp8f_ctx_destroy(ctx);
+    ck_assert_int_eq(fp8f_backend_available(FP8F_BACKEND_HIP), 0);
+    ck_assert_str_eq(fp8f_last_error(NULL), earlier);
+
+    tu_env_set("FP8F_FAKE_HIP_DEVICES", "1");
+    ctx = NULL;
+    ck_assert_int_eq(fp8f_ctx_create(&(fp8f_options){.backend = FP8F_BACKEND_AUTO}, &ctx),
+                     FP8F_OK);
+    ck_assert_str_eq(fp8f_ctx_backend_name(ctx), "fake-hip");
+    fp8f_ctx_destroy(ctx);
+    ck_assert_int_eq(fp8f_backend_available(FP8F_BACKEND_HIP), 1);
+    ck_assert_str_eq(fp8f_last_error(NULL), earlier);
+
+    float marker;
+    const fp8f_backend_id ids[2] = {FP8F_BACKEND_AUTO, FP8F_BACKEND_HIP};
+    for (int i = 0; i < 2; i++) {
+        ctx = (fp8f_ctx *)&marker;
+        fp8f_status s =
+            fp8f_ctx_create(&(fp8f_options){.backend = ids[i], .device = 3}, &ctx);
+        ck_assert_msg(s == FP8F_E_BACKEND, "backend %d, device 3 of 1: %s", (int)ids[i],
+                      fp8f_status_str(s));
+        ck_assert_ptr_eq(ctx, (fp8f_ctx *)&marker);
+        ck_assert_msg(strstr(fp8f_last_error(NULL), "device 3 asked for, 1 present"), "%s",
+                      fp8f_last_error(NULL));
+    }
+}
+END_TEST
+
 /* ---- names ----------------------------------------------------------------------------------- */
 
 START_TEST(status_strings) {
@@ -1148,6 +1202,7 @@ static Suite *errors_suite(void) {
     tcase_add_test(tc, ctx_create_bad_options);
     tcase_add_test(tc, backend_env_override);
     tcase_add_test(tc, backend_hip_unavailable);
+    tcase_add_test(tc, auto_falls_back_only_without_a_gpu);
     tcase_add_test(tc, status_strings);
     tcase_add_test(tc, quant_format_names);
     suite_add_tcase(s, tc);
