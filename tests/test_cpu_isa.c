@@ -30,7 +30,7 @@
 static int ctx_threads;
 
 static fp8f_ctx *ctx_at(int level, fp8f_dtype fp8) {
-    setenv("FP8F_CPU_ISA", cpu_isa_name((enum cpu_isa)level), 1);
+    setenv("FP8F_CPU_ISA", fp8f_cpu_isa_name((enum cpu_isa)level), 1);
     fp8f_options opt = {0};
     opt.backend = FP8F_BACKEND_CPU;
     opt.fp8_dtype = fp8;
@@ -38,19 +38,19 @@ static fp8f_ctx *ctx_at(int level, fp8f_dtype fp8) {
     fp8f_ctx *ctx = NULL;
     fp8f_status s = fp8f_ctx_create(&opt, &ctx);
     unsetenv("FP8F_CPU_ISA");
-    ck_assert_msg(s == FP8F_OK, "context at %s: %s", cpu_isa_name((enum cpu_isa)level),
+    ck_assert_msg(s == FP8F_OK, "context at %s: %s", fp8f_cpu_isa_name((enum cpu_isa)level),
                   fp8f_last_error(NULL));
     return ctx;
 }
 
 /* 1 (and a message) when this CPU cannot run `level`. */
 static int skip_level(int level) {
-    enum cpu_isa det = cpu_isa_detect();
+    enum cpu_isa det = fp8f_cpu_isa_detect();
     if (level <= (int)det)
         return 0;
     printf("test_cpu_isa: SKIP level %s: this CPU/OS supports up to %s (%s; %s)\n",
-           cpu_isa_name((enum cpu_isa)level), cpu_isa_name(det), cpu_isa_model(),
-           cpu_isa_features());
+           fp8f_cpu_isa_name((enum cpu_isa)level), fp8f_cpu_isa_name(det), fp8f_cpu_isa_model(),
+           fp8f_cpu_isa_features());
     return 1;
 }
 
@@ -248,7 +248,7 @@ static void gemm_case(int level, fp8f_dtype ctx_fp8, fp8f_dtype w_fp8, int64_t m
     fp8f_ctx *gen = ctx_at(CPU_ISA_GENERIC, ctx_fp8), *lv = ctx_at(level, ctx_fp8);
     char what[256];
     snprintf(what, sizeof what, "gemm %s %lldx%lldx%lld ctx %s w %s a %s out %s%s%s",
-             cpu_isa_name((enum cpu_isa)level), (long long)m, (long long)n, (long long)k,
+             fp8f_cpu_isa_name((enum cpu_isa)level), (long long)m, (long long)n, (long long)k,
              ref_dtype_name(ctx_fp8), ref_dtype_name(w_fp8), ref_dtype_name(at),
              ref_dtype_name(ot), bias ? " bias" : "", nan_w ? " nan-weight" : "");
     fp8f_tensor a = make_tensor(at, m, k, 1, rng, 1.0);
@@ -347,7 +347,7 @@ END_TEST
 static void check_every_activation_code(int level, fp8f_dtype fp8) {
     enum { M = 12, K = 300 };
     fp8f_ctx *ctx = ctx_at(level, fp8);
-    const char *name = cpu_isa_name((enum cpu_isa)level);
+    const char *name = fp8f_cpu_isa_name((enum cpu_isa)level);
     float *x = calloc((size_t)M * K, sizeof(float)), *sw = xmalloc(sizeof(float) * K),
           *out = xmalloc(sizeof(float) * M * K);
     uint8_t *wcodes = calloc((size_t)K * K, 1);
@@ -481,9 +481,9 @@ static void check_near_boundaries(int level, fp8f_dtype fp8) {
         fp8f_qtensor q = {{codes, fp8, 1, n, n}, &got_scale, FP8F_QF_NONE};
         ck_assert(fp8f_quant_per_token(ctx, &x, NULL, &q) == FP8F_OK);
         ck_assert_msg(got_scale == scale, "[%s] amax %g: scale %.9g, expected %.9g",
-                      cpu_isa_name((enum cpu_isa)level), amax, got_scale, scale);
+                      fp8f_cpu_isa_name((enum cpu_isa)level), amax, got_scale, scale);
         enum cpu_isa used;
-        const struct cpu_kernels *kr = cpu_kernels_for((enum cpu_isa)level, &used);
+        const struct cpu_kernels *kr = fp8f_cpu_kernels_for((enum cpu_isa)level, &used);
         kr->row_encode(row, n, scale, fp8, streamed, 1);
         if (kr->row_encode_div) {
             kr->row_encode_div(row, n, scale, fp8, divided, 0);
@@ -500,18 +500,18 @@ static void check_near_boundaries(int level, fp8f_dtype fp8) {
             ck_assert_msg(streamed[i] == want,
                           "[%s] row_encode streamed, amax %g: y %.9g -> code 0x%02x, expected "
                           "0x%02x",
-                          cpu_isa_name(used), amax, row[i], streamed[i], want);
+                          fp8f_cpu_isa_name(used), amax, row[i], streamed[i], want);
             ck_assert_msg(!kr->row_encode_eo || from_eo[i] == want,
                           "[%s] row_encode_eo, amax %g: y %.9g -> code 0x%02x, expected 0x%02x",
-                          cpu_isa_name(used), amax, row[i], from_eo[i], want);
+                          fp8f_cpu_isa_name(used), amax, row[i], from_eo[i], want);
             ck_assert_msg(!kr->row_encode_div || (divided[i] == want && streamed_div[i] == want),
                           "[%s] row_encode_div, amax %g: y %.9g -> codes 0x%02x / 0x%02x "
                           "streamed, expected 0x%02x",
-                          cpu_isa_name(used), amax, row[i], divided[i], streamed_div[i], want);
+                          fp8f_cpu_isa_name(used), amax, row[i], divided[i], streamed_div[i], want);
             ck_assert_msg(codes[i] == want,
                           "[%s] %s amax %g: y %.9g (y / scale %.9g) -> code 0x%02x, expected "
                           "0x%02x",
-                          cpu_isa_name((enum cpu_isa)level),
+                          fp8f_cpu_isa_name((enum cpu_isa)level),
                           fp8 == FP8F_E4M3FNUZ ? "fnuz" : "fn", amax, row[i], row[i] / scale,
                           codes[i], want);
         }
@@ -598,7 +598,7 @@ START_TEST(encode_value_classes) {
     if (skip_level(_i))
         return;
     enum cpu_isa used;
-    const struct cpu_kernels *kr = cpu_kernels_for((enum cpu_isa)_i, &used);
+    const struct cpu_kernels *kr = fp8f_cpu_kernels_for((enum cpu_isa)_i, &used);
     tu_rng rng;
     tu_rng_seed(&rng, 1234);
     check_encode_classes(kr, FP8F_E4M3FN, &rng);
@@ -670,11 +670,11 @@ START_TEST(bf16_quant_table) {
     if (skip_level(_i))
         return;
     enum cpu_isa used;
-    const struct cpu_kernels *kr = cpu_kernels_for((enum cpu_isa)_i, &used);
+    const struct cpu_kernels *kr = fp8f_cpu_kernels_for((enum cpu_isa)_i, &used);
     if (!kr->row_encode_bf16)
         return; /* this level divides (row_encode) */
-    check_bf16_table(kr, cpu_isa_name(used), FP8F_E4M3FN);
-    check_bf16_table(kr, cpu_isa_name(used), FP8F_E4M3FNUZ);
+    check_bf16_table(kr, fp8f_cpu_isa_name(used), FP8F_E4M3FN);
+    check_bf16_table(kr, fp8f_cpu_isa_name(used), FP8F_E4M3FNUZ);
 }
 END_TEST
 
@@ -689,8 +689,8 @@ START_TEST(sum_of_squares_order) {
     if (skip_level(_i))
         return;
     enum cpu_isa used;
-    const struct cpu_kernels *kr = cpu_kernels_for((enum cpu_isa)_i, &used);
-    const struct cpu_kernels *gen = cpu_kernels_for(CPU_ISA_GENERIC, &used);
+    const struct cpu_kernels *kr = fp8f_cpu_kernels_for((enum cpu_isa)_i, &used);
+    const struct cpu_kernels *gen = fp8f_cpu_kernels_for(CPU_ISA_GENERIC, &used);
     tu_rng rng;
     tu_rng_seed(&rng, 991);
     enum { MAXN = 5183 };
@@ -723,8 +723,8 @@ END_TEST
 
 START_TEST(isa_names_and_env) {
     for (int i = 0; i < CPU_ISA_COUNT; i++)
-        ck_assert_int_eq(cpu_isa_from_name(cpu_isa_name((enum cpu_isa)i)), i);
-    ck_assert_int_eq(cpu_isa_from_name("sse9"), -1);
+        ck_assert_int_eq(fp8f_cpu_isa_from_name(fp8f_cpu_isa_name((enum cpu_isa)i)), i);
+    ck_assert_int_eq(fp8f_cpu_isa_from_name("sse9"), -1);
     setenv("FP8F_CPU_ISA", "sse9", 1);
     fp8f_options opt = {0};
     opt.backend = FP8F_BACKEND_CPU;
@@ -736,20 +736,20 @@ START_TEST(isa_names_and_env) {
     ck_assert_ptr_nonnull(strstr(fp8f_last_error(NULL), "FP8F_CPU_ISA"));
     /* every supported level is chosen as asked, or the next lower one this
      * build has kernels for */
-    printf("test_cpu_isa: CPU %s; supports %s; features: %s\n", cpu_isa_model(),
-           cpu_isa_name(cpu_isa_detect()), cpu_isa_features());
-    for (int i = 0; i <= (int)cpu_isa_detect(); i++) {
+    printf("test_cpu_isa: CPU %s; supports %s; features: %s\n", fp8f_cpu_isa_model(),
+           fp8f_cpu_isa_name(fp8f_cpu_isa_detect()), fp8f_cpu_isa_features());
+    for (int i = 0; i <= (int)fp8f_cpu_isa_detect(); i++) {
         ctx = ctx_at(i, 0);
         char desc[512], want[64];
         ctx->be.ops->describe(&ctx->be, desc, sizeof desc);
         /* the level asked for, or the next lower one whose kernels this
          * build compiled (a compiler without the -m flags builds without) */
         enum cpu_isa used;
-        (void)cpu_kernels_for((enum cpu_isa)i, &used);
-        snprintf(want, sizeof want, "isa %s ", cpu_isa_name(used));
-        printf("test_cpu_isa: %s -> %s\n", cpu_isa_name((enum cpu_isa)i), desc);
+        (void)fp8f_cpu_kernels_for((enum cpu_isa)i, &used);
+        snprintf(want, sizeof want, "isa %s ", fp8f_cpu_isa_name(used));
+        printf("test_cpu_isa: %s -> %s\n", fp8f_cpu_isa_name((enum cpu_isa)i), desc);
         ck_assert_msg(strstr(desc, want) != NULL, "asked for %s, got \"%s\"",
-                      cpu_isa_name((enum cpu_isa)i), desc);
+                      fp8f_cpu_isa_name((enum cpu_isa)i), desc);
         fp8f_ctx_destroy(ctx);
     }
 }

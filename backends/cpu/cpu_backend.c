@@ -18,11 +18,11 @@
  * avx512bf16|amx (so that CI runs the lower paths on any machine).
  * FP8F_VERBOSE=1 prints the choice on stderr. */
 static fp8f_status cpu_init(struct fp8f_backend *be) {
-    const enum cpu_isa detected = cpu_isa_detect();
+    const enum cpu_isa detected = fp8f_cpu_isa_detect();
     enum cpu_isa want = detected, used;
     const char *env = getenv("FP8F_CPU_ISA");
     if (env && *env) {
-        int cap = cpu_isa_from_name(env);
+        int cap = fp8f_cpu_isa_from_name(env);
         if (cap < 0)
             return fp8f_backend_fail(be, FP8F_E_INVALID,
                                      "FP8F_CPU_ISA=\"%s\" is not one of generic, avx2, avx512, "
@@ -34,7 +34,7 @@ static fp8f_status cpu_init(struct fp8f_backend *be) {
     struct cpu_state *st = calloc(1, sizeof *st);
     if (!st)
         return fp8f_backend_fail(be, FP8F_E_NOMEM, "out of memory for the CPU backend state");
-    st->kern = cpu_kernels_for(want, &used);
+    st->kern = fp8f_cpu_kernels_for(want, &used);
     st->isa = (int)used;
     st->detected = (int)detected;
     be->state = st;
@@ -67,15 +67,15 @@ static void cpu_describe(struct fp8f_backend *be, char *buf, size_t len) {
 #endif
     const char *env = getenv("FP8F_CPU_ISA");
     snprintf(buf, len, "%s; isa %s (cpu supports %s%s%s%s); kernels: norm/quant %s, gemm %s",
-             cpu_isa_model(), cpu_isa_name((enum cpu_isa)st->isa),
-             cpu_isa_name((enum cpu_isa)st->detected), env && *env ? ", FP8F_CPU_ISA=" : "",
+             fp8f_cpu_isa_model(), fp8f_cpu_isa_name((enum cpu_isa)st->isa),
+             fp8f_cpu_isa_name((enum cpu_isa)st->detected), env && *env ? ", FP8F_CPU_ISA=" : "",
              env && *env ? env : "",
              st->detected == CPU_ISA_AMX && !amx_built ? "; no AMX kernels in this build" : "",
              st->kern->name,
              st->kern->gemm_name);
 }
 
-void *cpu_scratch(struct fp8f_backend *be, enum cpu_scratch_slot slot, size_t bytes) {
+void *fp8f_cpu_scratch(struct fp8f_backend *be, enum cpu_scratch_slot slot, size_t bytes) {
     struct cpu_state *st = be->state;
     if (bytes <= st->scratch_bytes[slot])
         return st->scratch[slot];
@@ -181,13 +181,13 @@ static fp8f_status cpu_weight_create(struct fp8f_backend *be, const fp8f_tensor 
     int64_t bad_row = 0, bad_col = 0;
     float factor = convert_codes(q, desc->fp8_dtype, plain, &bad_row, &bad_col);
     if (factor != 0.0f && has_nan(plain, n * k, desc->fp8_dtype))
-        kr = &cpu_kernels_generic;
+        kr = &fp8f_cpu_kernels_generic;
     const size_t nr = (size_t)kr->nr, panels = (n + nr - 1) / nr, pb = kr->panel_bytes(desc->k);
     cw->kern = kr;
     cw->panels = (int64_t)panels;
     cw->panel_bytes = pb;
     if (factor != 0.0f) {
-        if (kr == &cpu_kernels_generic) {
+        if (kr == &fp8f_cpu_kernels_generic) {
             cw->q = plain; /* the plain layout is the generic one */
             plain = NULL;
         } else if (panels <= SIZE_MAX / pb &&
@@ -236,11 +236,11 @@ const struct fp8f_backend_ops fp8f_cpu_backend_ops = {
     .mem_free = cpu_mem_free,
     .mem_upload = cpu_mem_copy,
     .mem_download = cpu_mem_copy,
-    .rmsnorm = cpu_rmsnorm,
-    .quant_per_token = cpu_quant_per_token,
-    .rmsnorm_quant = cpu_rmsnorm_quant,
+    .rmsnorm = fp8f_cpu_rmsnorm,
+    .quant_per_token = fp8f_cpu_quant_per_token,
+    .rmsnorm_quant = fp8f_cpu_rmsnorm_quant,
     .weight_create = cpu_weight_create,
     .weight_destroy = cpu_weight_destroy,
-    .linear_ptpc = cpu_linear_ptpc,
-    .linear_reserve = cpu_linear_reserve,
+    .linear_ptpc = fp8f_cpu_linear_ptpc,
+    .linear_reserve = fp8f_cpu_linear_reserve,
 };

@@ -20,7 +20,7 @@ static void fill(int fnuz) {
 static void fill_fn(void) { fill(0); }
 static void fill_fnuz(void) { fill(1); }
 
-const float *cpu_fp8_values(fp8f_dtype fp8) {
+const float *fp8f_cpu_fp8_values(fp8f_dtype fp8) {
     const int fnuz = fp8 == FP8F_E4M3FNUZ;
     pthread_once(&filled[fnuz], fnuz ? fill_fnuz : fill_fn);
     return values[fnuz];

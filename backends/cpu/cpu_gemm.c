@@ -1,7 +1,7 @@
 /*
  * The PTPC GEMM on the CPU, the ISA-free framework:
  *   out[m,n] = (sum_k qa[m,k] * qw[n,k]) * sa[m] * sw[n] (+ bias[n]).
- * A dense activation is first quantized per token (cpu_quant_per_token).
+ * A dense activation is first quantized per token (fp8f_cpu_quant_per_token).
  * Rows go in blocks of CPU_GEMM_MC, so that a block of the activation stays
  * in cache while the weight streams past: the threads convert the block's
  * codes into the kernel's activation format together (prep_a: f32 or bf16
@@ -65,7 +65,7 @@ static fp8f_status gemm_memory(struct fp8f_backend *be, const fp8f_act *a,
     const struct cpu_weight *cw = w->impl;
     const struct cpu_kernels *kr = cw->kern;
     const int64_t m = a->kind == FP8F_ACT_DENSE ? a->dense.rows : a->quant.q.rows;
-    int threads = cpu_threads(be);
+    int threads = fp8f_cpu_threads(be);
     /* not more threads than panels; one thread for tiny problems */
     if (threads > cw->panels)
         threads = (int)cw->panels;
@@ -82,7 +82,7 @@ static fp8f_status gemm_memory(struct fp8f_backend *be, const fp8f_act *a,
     if (gm->kscr > (SIZE_MAX / 2 - gm->a_bytes) / (size_t)threads)
         return fp8f_backend_fail(be, FP8F_E_NOMEM, "GEMM scratch size overflows");
     const size_t work_bytes = gm->a_bytes + gm->kscr * (size_t)threads;
-    if (!(gm->work = cpu_scratch(be, CPU_SCRATCH_GEMM, work_bytes)))
+    if (!(gm->work = fp8f_cpu_scratch(be, CPU_SCRATCH_GEMM, work_bytes)))
         return fp8f_backend_fail(be, FP8F_E_NOMEM, "out of memory for %zu bytes of GEMM scratch",
                                  work_bytes);
     if (a->kind != FP8F_ACT_DENSE)
@@ -92,7 +92,7 @@ static fp8f_status gemm_memory(struct fp8f_backend *be, const fp8f_act *a,
     size_t act_bytes;
     if (!act_codes_bytes(m, w->k, &act_bytes))
         return fp8f_backend_fail(be, FP8F_E_NOMEM, "GEMM scratch size overflows");
-    fp8f_status s = cpu_quant_reserve(be, &a->dense);
+    fp8f_status s = fp8f_cpu_quant_reserve(be, &a->dense);
     if (s != FP8F_OK)
         return s;
     if (!(gm->act = take_act_buffer(be, act_bytes)))
@@ -101,8 +101,8 @@ static fp8f_status gemm_memory(struct fp8f_backend *be, const fp8f_act *a,
     return FP8F_OK;
 }
 
-fp8f_status cpu_linear_reserve(struct fp8f_backend *be, const fp8f_act *a,
-                               const struct fp8f_weight_desc *w) {
+fp8f_status fp8f_cpu_linear_reserve(struct fp8f_backend *be, const fp8f_act *a,
+                                    const struct fp8f_weight_desc *w) {
     struct gemm_memory gm;
     fp8f_status s = gemm_memory(be, a, w, &gm);
     if (s == FP8F_OK && gm.act) {
@@ -120,11 +120,11 @@ static fp8f_status quantize_dense(struct fp8f_backend *be, const fp8f_tensor *x,
     *qa = (fp8f_qtensor){.q = {(uint8_t *)(scales + x->rows), fp8, x->rows, x->cols, x->cols},
                          .scale = scales,
                          .format = FP8F_QF_FP8_PER_TOKEN};
-    return cpu_quant_per_token(be, x, NULL, qa);
+    return fp8f_cpu_quant_per_token(be, x, NULL, qa);
 }
 
-fp8f_status cpu_linear_ptpc(struct fp8f_backend *be, const fp8f_act *a,
-                            const struct fp8f_weight_desc *w, fp8f_tensor *out) {
+fp8f_status fp8f_cpu_linear_ptpc(struct fp8f_backend *be, const fp8f_act *a,
+                                 const struct fp8f_weight_desc *w, fp8f_tensor *out) {
     const struct cpu_weight *cw = w->impl;
     const struct cpu_kernels *kr = cw->kern;
     const int64_t m = a->kind == FP8F_ACT_DENSE ? a->dense.rows : a->quant.q.rows;

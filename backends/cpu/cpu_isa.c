@@ -22,11 +22,11 @@
 static const char *const isa_names[CPU_ISA_COUNT] = {"generic", "avx2", "avx512",
                                                      "avx512bf16", "amx"};
 
-const char *cpu_isa_name(enum cpu_isa isa) {
+const char *fp8f_cpu_isa_name(enum cpu_isa isa) {
     return (unsigned)isa < CPU_ISA_COUNT ? isa_names[isa] : NULL;
 }
 
-int cpu_isa_from_name(const char *name) {
+int fp8f_cpu_isa_from_name(const char *name) {
     for (int i = 0; i < CPU_ISA_COUNT; i++)
         if (strcmp(name, isa_names[i]) == 0)
             return i;
@@ -152,54 +152,54 @@ static void detect(void) {
 #include <pthread.h>
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-enum cpu_isa cpu_isa_detect(void) {
+enum cpu_isa fp8f_cpu_isa_detect(void) {
     pthread_once(&once, detect);
     return det.level;
 }
 
-const char *cpu_isa_model(void) {
+const char *fp8f_cpu_isa_model(void) {
     pthread_once(&once, detect);
     return det.model;
 }
 
-const char *cpu_isa_features(void) {
+const char *fp8f_cpu_isa_features(void) {
     pthread_once(&once, detect);
     return det.features;
 }
 
-int cpu_isa_divides_fast(void) {
+int fp8f_cpu_isa_divides_fast(void) {
     pthread_once(&once, detect);
     return det.divides_fast;
 }
 
-const struct cpu_kernels *cpu_kernels_for(enum cpu_isa isa, enum cpu_isa *used) {
+const struct cpu_kernels *fp8f_cpu_kernels_for(enum cpu_isa isa, enum cpu_isa *used) {
     switch (isa) {
     case CPU_ISA_AMX:
 #ifdef FP8F_HAVE_KERNELS_AMX
         *used = CPU_ISA_AMX;
-        return &cpu_kernels_amx;
+        return &fp8f_cpu_kernels_amx;
 #endif
         /* fall through */
     case CPU_ISA_AVX512BF16:
 #ifdef FP8F_HAVE_KERNELS_AVX512BF16
         *used = CPU_ISA_AVX512BF16;
-        return &cpu_kernels_avx512bf16;
+        return &fp8f_cpu_kernels_avx512bf16;
 #endif
         /* fall through */
     case CPU_ISA_AVX512:
 #ifdef FP8F_HAVE_KERNELS_AVX512
         *used = CPU_ISA_AVX512;
-        return &cpu_kernels_avx512;
+        return &fp8f_cpu_kernels_avx512;
 #endif
         /* fall through */
     case CPU_ISA_AVX2:
 #ifdef FP8F_HAVE_KERNELS_AVX2
         *used = CPU_ISA_AVX2;
-        return &cpu_kernels_avx2;
+        return &fp8f_cpu_kernels_avx2;
 #endif
         /* fall through */
     default:
         *used = CPU_ISA_GENERIC;
-        return &cpu_kernels_generic;
+        return &fp8f_cpu_kernels_generic;
     }
 }

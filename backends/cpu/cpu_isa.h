@@ -40,21 +40,21 @@ enum cpu_isa {
 
 /* Highest level this CPU and OS support (cpuid + xgetbv, and for AMX the
  * arch_prctl tile permission); computed once, thread-safe. */
-enum cpu_isa cpu_isa_detect(void);
+enum cpu_isa fp8f_cpu_isa_detect(void);
 /* "generic", "avx2", "avx512", "avx512bf16", "amx" (NULL when out of range). */
-const char *cpu_isa_name(enum cpu_isa isa);
+const char *fp8f_cpu_isa_name(enum cpu_isa isa);
 /* The level for a name, or -1. */
-int cpu_isa_from_name(const char *name);
+int fp8f_cpu_isa_from_name(const char *name);
 /* The CPU's model name (cpuid brand string), e.g. "AMD EPYC 9R45". */
-const char *cpu_isa_model(void);
+const char *fp8f_cpu_isa_model(void);
 /* The feature flags seen, e.g. "avx2 fma f16c avx512f ... amx-bf16". */
-const char *cpu_isa_features(void);
+const char *fp8f_cpu_isa_features(void);
 /* Whether the vector divider keeps up with an encode pass: AMD family 0x1a
  * (Zen 5) and later, which divide 16 floats every ~6 cycles. There the
  * tables' row_encode_div is used for rows whose quotients often sit at an
  * fp8 tie; elsewhere (Zen 2, Intel) the divider is 2-4x slower and the
  * reciprocal encode wins even on those rows. */
-int cpu_isa_divides_fast(void);
+int fp8f_cpu_isa_divides_fast(void);
 
 /* ---- GEMM geometry shared by framework and kernels ---- */
 
@@ -123,7 +123,7 @@ struct cpu_kernels {
      * row_encode). row_encode multiplies by 1 / scale and divides only the
      * blocks where that could change a code; the quotients of 16-bit inputs
      * land on fp8 ties so often (up to 40 % of 64-value blocks) that on a
-     * CPU that divides fast (cpu_isa_divides_fast) dividing them all is
+     * CPU that divides fast (fp8f_cpu_isa_divides_fast) dividing them all is
      * faster. */
     void (*row_encode_div)(const float *y, int64_t n, float scale, fp8f_dtype fp8, uint8_t *q,
                            int stream);
@@ -177,7 +177,7 @@ struct cpu_kernels {
 
 /* The 256 values of fp8 type `fp8` (e4m3fn or e4m3fnuz) as f32, by code:
  * decoded once per process (thread-safe), for the kernels' tables. */
-const float *cpu_fp8_values(fp8f_dtype fp8);
+const float *fp8f_cpu_fp8_values(fp8f_dtype fp8);
 
 /* Activation rows per gemm_block call at most: a block of them stays in
  * cache while the weight streams past (a kernel may size its scratch by
@@ -185,22 +185,22 @@ const float *cpu_fp8_values(fp8f_dtype fp8);
  * once instead of twice (1-2 % faster on the EPYC). */
 #define CPU_GEMM_MC 512
 
-extern const struct cpu_kernels cpu_kernels_generic;
+extern const struct cpu_kernels fp8f_cpu_kernels_generic;
 #ifdef FP8F_HAVE_KERNELS_AVX2
-extern const struct cpu_kernels cpu_kernels_avx2;
+extern const struct cpu_kernels fp8f_cpu_kernels_avx2;
 #endif
 #ifdef FP8F_HAVE_KERNELS_AVX512
-extern const struct cpu_kernels cpu_kernels_avx512;
+extern const struct cpu_kernels fp8f_cpu_kernels_avx512;
 #endif
 #ifdef FP8F_HAVE_KERNELS_AVX512BF16
-extern const struct cpu_kernels cpu_kernels_avx512bf16;
+extern const struct cpu_kernels fp8f_cpu_kernels_avx512bf16;
 #endif
 #ifdef FP8F_HAVE_KERNELS_AMX
-extern const struct cpu_kernels cpu_kernels_amx;
+extern const struct cpu_kernels fp8f_cpu_kernels_amx;
 #endif
 
 /* The best kernel table compiled in for a level (a level without kernels of
  * its own uses the next lower one); *used gets the level of the table. */
-const struct cpu_kernels *cpu_kernels_for(enum cpu_isa isa, enum cpu_isa *used);
+const struct cpu_kernels *fp8f_cpu_kernels_for(enum cpu_isa isa, enum cpu_isa *used);
 
 #endif

@@ -51,7 +51,7 @@ static inline const struct cpu_kernels *cpu_kern(const struct fp8f_backend *be) 
 }
 /* Scratch of at least `bytes` (page-aligned) in one slot, kept in the
  * state; NULL when out of memory. */
-void *cpu_scratch(struct fp8f_backend *be, enum cpu_scratch_slot slot, size_t bytes);
+void *fp8f_cpu_scratch(struct fp8f_backend *be, enum cpu_scratch_slot slot, size_t bytes);
 
 /* Exact e4m3 encoding with integer arithmetic: the same codes as
  * fp8f_encode_fp8 for every f32 input. */
@@ -87,20 +87,20 @@ static inline float cpu_max_abs(float m, float v) {
 }
 
 /* Threads for a parallel region: the context's setting or OpenMP's default. */
-int cpu_threads(const struct fp8f_backend *be);
+int fp8f_cpu_threads(const struct fp8f_backend *be);
 
-fp8f_status cpu_rmsnorm(struct fp8f_backend *be, const fp8f_tensor *x, fp8f_tensor *residual,
-                        const fp8f_tensor *weight, float eps, fp8f_tensor *out);
-fp8f_status cpu_quant_per_token(struct fp8f_backend *be, const fp8f_tensor *x,
-                                const float *scale_ub, fp8f_qtensor *out);
-fp8f_status cpu_rmsnorm_quant(struct fp8f_backend *be, const fp8f_tensor *x,
-                              fp8f_tensor *residual, const fp8f_tensor *weight, float eps,
-                              const float *scale_ub, fp8f_qtensor *out);
-/* Grows the scratch cpu_quant_per_token of x will use. */
-fp8f_status cpu_quant_reserve(struct fp8f_backend *be, const fp8f_tensor *x);
-fp8f_status cpu_linear_ptpc(struct fp8f_backend *be, const fp8f_act *a,
-                            const struct fp8f_weight_desc *w, fp8f_tensor *out);
-fp8f_status cpu_linear_reserve(struct fp8f_backend *be, const fp8f_act *a,
-                               const struct fp8f_weight_desc *w);
+fp8f_status fp8f_cpu_rmsnorm(struct fp8f_backend *be, const fp8f_tensor *x, fp8f_tensor *residual,
+                             const fp8f_tensor *weight, float eps, fp8f_tensor *out);
+fp8f_status fp8f_cpu_quant_per_token(struct fp8f_backend *be, const fp8f_tensor *x,
+                                     const float *scale_ub, fp8f_qtensor *out);
+fp8f_status fp8f_cpu_rmsnorm_quant(struct fp8f_backend *be, const fp8f_tensor *x,
+                                   fp8f_tensor *residual, const fp8f_tensor *weight, float eps,
+                                   const float *scale_ub, fp8f_qtensor *out);
+/* Grows the scratch fp8f_cpu_quant_per_token of x will use. */
+fp8f_status fp8f_cpu_quant_reserve(struct fp8f_backend *be, const fp8f_tensor *x);
+fp8f_status fp8f_cpu_linear_ptpc(struct fp8f_backend *be, const fp8f_act *a,
+                                 const struct fp8f_weight_desc *w, fp8f_tensor *out);
+fp8f_status fp8f_cpu_linear_reserve(struct fp8f_backend *be, const fp8f_act *a,
+                                    const struct fp8f_weight_desc *w);
 
 #endif

@@ -37,7 +37,7 @@ static inline int thread_id(void) {
 #endif
 }
 
-int cpu_threads(const struct fp8f_backend *be) {
+int fp8f_cpu_threads(const struct fp8f_backend *be) {
 #ifdef _OPENMP
     return be->num_threads > 0 ? be->num_threads : omp_get_max_threads();
 #else
@@ -51,11 +51,11 @@ static float *row_scratch(struct fp8f_backend *be, int threads, int64_t n, size_
     *stride = ((size_t)n * sizeof(float) + 63) & ~(size_t)63;
     if ((size_t)n > SIZE_MAX / 8 / (size_t)threads)
         return NULL;
-    return cpu_scratch(be, CPU_SCRATCH_ROWS, *stride * (size_t)threads);
+    return fp8f_cpu_scratch(be, CPU_SCRATCH_ROWS, *stride * (size_t)threads);
 }
 
 static int row_threads(const struct fp8f_backend *be, int64_t rows, int64_t n) {
-    return rows > 1 && rows * n > PAR_MIN_ELEMS ? cpu_threads(be) : 1;
+    return rows > 1 && rows * n > PAR_MIN_ELEMS ? fp8f_cpu_threads(be) : 1;
 }
 
 typedef void (*encode_fn)(const float *y, int64_t n, float scale, fp8f_dtype fp8, uint8_t *q,
@@ -258,17 +258,17 @@ static void quant_row(const struct row_job *j, int64_t r, int thread) {
                1);
 }
 
-fp8f_status cpu_rmsnorm(struct fp8f_backend *be, const fp8f_tensor *x, fp8f_tensor *residual,
-                        const fp8f_tensor *weight, float eps, fp8f_tensor *out) {
+fp8f_status fp8f_cpu_rmsnorm(struct fp8f_backend *be, const fp8f_tensor *x, fp8f_tensor *residual,
+                             const fp8f_tensor *weight, float eps, fp8f_tensor *out) {
     const struct row_job job = {
         .kr = cpu_kern(be), .x = x, .weight = weight, .residual = residual, .out = out, .eps = eps};
     run_rows(&job, rmsnorm_row, x->rows, row_threads(be, x->rows, x->cols));
     return FP8F_OK;
 }
 
-fp8f_status cpu_rmsnorm_quant(struct fp8f_backend *be, const fp8f_tensor *x,
-                              fp8f_tensor *residual, const fp8f_tensor *weight, float eps,
-                              const float *scale_ub, fp8f_qtensor *out) {
+fp8f_status fp8f_cpu_rmsnorm_quant(struct fp8f_backend *be, const fp8f_tensor *x,
+                                   fp8f_tensor *residual, const fp8f_tensor *weight, float eps,
+                                   const float *scale_ub, fp8f_qtensor *out) {
     const int threads = row_threads(be, x->rows, x->cols);
     const struct cpu_kernels *kr = cpu_kern(be);
     /* the row being normalized: the residual after the add, else x */
@@ -300,12 +300,12 @@ fp8f_status cpu_rmsnorm_quant(struct fp8f_backend *be, const fp8f_tensor *x,
  * dividing everything; normalized rows (f32 products) rarely tie and keep
  * the reciprocal (a 5120-value row in L1: 0.37 vs 0.49 us). */
 static encode_fn quant_encoder(const struct cpu_kernels *kr, fp8f_dtype xt) {
-    if (kr->row_encode_div && fp8f_dtype_size(xt) == 2 && cpu_isa_divides_fast())
+    if (kr->row_encode_div && fp8f_dtype_size(xt) == 2 && fp8f_cpu_isa_divides_fast())
         return kr->row_encode_div;
     return kr->row_encode;
 }
 
-fp8f_status cpu_quant_reserve(struct fp8f_backend *be, const fp8f_tensor *x) {
+fp8f_status fp8f_cpu_quant_reserve(struct fp8f_backend *be, const fp8f_tensor *x) {
     size_t stride;
     if (x->dtype != FP8F_F32 &&
         !row_scratch(be, row_threads(be, x->rows, x->cols), x->cols, &stride))
@@ -313,8 +313,8 @@ fp8f_status cpu_quant_reserve(struct fp8f_backend *be, const fp8f_tensor *x) {
     return FP8F_OK;
 }
 
-fp8f_status cpu_quant_per_token(struct fp8f_backend *be, const fp8f_tensor *x,
-                                const float *scale_ub, fp8f_qtensor *out) {
+fp8f_status fp8f_cpu_quant_per_token(struct fp8f_backend *be, const fp8f_tensor *x,
+                                     const float *scale_ub, fp8f_qtensor *out) {
     const int threads = row_threads(be, x->rows, x->cols);
     const struct cpu_kernels *kr = cpu_kern(be);
     struct row_job job = {.kr = kr,

@@ -46,11 +46,11 @@
 /* Activation rows one cache line longer than the bf16 table's: a tile load
  * reads the same 64 bytes of 16 rows, and rows a multiple of 1 KiB apart
  * (K = 5120: 10 KiB) would put those 16 lines into two L1 sets. */
-static size_t amx_a_row_bytes(int64_t k) { return cpu_bf16_a_row_bytes(k) + 64; }
+static size_t amx_a_row_bytes(int64_t k) { return fp8f_cpu_bf16_a_row_bytes(k) + 64; }
 
 static void amx_prep_a(const uint8_t *codes, int64_t lda, int64_t m, int64_t k, fp8f_dtype fp8,
                        void *dst) {
-    cpu_bf16_prep_a_stride(codes, lda, m, k, fp8, dst, amx_a_row_bytes(k));
+    fp8f_cpu_bf16_prep_a_stride(codes, lda, m, k, fp8, dst, amx_a_row_bytes(k));
 }
 
 /* Palette 1: per tile, rows and bytes per row. */
@@ -215,7 +215,7 @@ static void multiply_rows(const struct cpu_gemm_args *g, int64_t i, int rows1, i
 static void blocked_amx(const struct cpu_gemm_args *g, int64_t m0, int64_t m1, int64_t p0,
                         int64_t p1, void *scratch) {
     const struct tabs t = make_tabs(g->fp8);
-    const size_t pb = cpu_bf16_panel_bytes(g->k);
+    const size_t pb = fp8f_cpu_bf16_panel_bytes(g->k);
     const int64_t kp = kpairs(g->k);
     const size_t cpanel = (size_t)CPU_GEMM_MC * 32; /* floats of one panel's partial sums */
     __m512i *wb = (__m512i *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
@@ -284,7 +284,7 @@ static void stream_panel(const struct cpu_gemm_args *g, const struct tabs *t, in
 static void streamed_amx(const struct cpu_gemm_args *g, int64_t m0, int64_t m1, int64_t p0,
                          int64_t p1, void *scratch) {
     const struct tabs t = make_tabs(g->fp8);
-    const size_t pb = cpu_bf16_panel_bytes(g->k);
+    const size_t pb = fp8f_cpu_bf16_panel_bytes(g->k);
     __m512i *ring = (__m512i *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     float *cb = (float *)(ring + 4 * TILE_PAIRS);
     int loaded = -1; /* the tile shape's rows */
@@ -300,7 +300,7 @@ static void streamed_amx(const struct cpu_gemm_args *g, int64_t m0, int64_t m1, 
 static size_t amx_scratch_bytes(int64_t k) {
     const size_t per_panel = (size_t)KCPA * 128 + (size_t)CPU_GEMM_MC * 32 * 4;
     const size_t own = PANEL_GROUP * per_panel + 64;
-    const size_t decode = cpu_bf16_scratch_bytes(k);
+    const size_t decode = fp8f_cpu_bf16_scratch_bytes(k);
     return own > decode ? own : decode;
 }
 
@@ -308,14 +308,14 @@ static void amx_gemm_block(const struct cpu_gemm_args *g, int64_t m0, int64_t m1
                            int64_t p1, void *scratch) {
     const int64_t rows = m1 - m0;
     if (rows == 1)
-        cpu_bf16_gemm_block(g, m0, m1, p0, p1, scratch);
+        fp8f_cpu_bf16_gemm_block(g, m0, m1, p0, p1, scratch);
     else if (rows <= STREAM_MAX_ROWS)
         streamed_amx(g, m0, m1, p0, p1, scratch);
     else
         blocked_amx(g, m0, m1, p0, p1, scratch);
 }
 
-const struct cpu_kernels cpu_kernels_amx = {
+const struct cpu_kernels fp8f_cpu_kernels_amx = {
     BF16_TABLE_ROWS_AND_PANELS,
     .gemm_name = "amx-bf16 tdpbf16ps (32 rows x 32 channels a tile step; fp8->bf16 by vpermi2b; "
                  "M<=64 streams the weight once, larger M in 32 KB blocks; M=1 as avx512bf16)",

@@ -655,7 +655,7 @@ static void gemm_block(const struct cpu_gemm_args *g, int64_t m0, int64_t m1, in
     f32_gemm_keeping_denormals(gemm_block_decoded, g, m0, m1, p0, p1, scratch);
 }
 
-const struct cpu_kernels cpu_kernels_avx2 = {
+const struct cpu_kernels fp8f_cpu_kernels_avx2 = {
     .name = "avx2",
     .gemm_name = "avx2 f32 fma (fp8 decoded in registers, 16-channel panels)",
     .row_add_ss = row_add_ss,

@@ -17,7 +17,7 @@
 #define NR 32
 #define MR 8
 
-float cpu_avx512_row_add_ss(const void *x, fp8f_dtype xt, void *r, fp8f_dtype rt, int64_t n) {
+float fp8f_cpu_avx512_row_add_ss(const void *x, fp8f_dtype xt, void *r, fp8f_dtype rt, int64_t n) {
     struct squares sq = {_mm512_setzero_ps(), _mm512_setzero_ps()};
     int64_t c = 0;
     /* full blocks with a constant mask (plain loads and stores), then the tail */
@@ -60,8 +60,8 @@ float cpu_avx512_row_add_ss(const void *x, fp8f_dtype xt, void *r, fp8f_dtype rt
     return fold_squares(sq);
 }
 
-float cpu_avx512_row_norm(const void *h, fp8f_dtype ht, const void *w, fp8f_dtype wt,
-                          float inv_rms, float *y, int64_t n) {
+float fp8f_cpu_avx512_row_norm(const void *h, fp8f_dtype ht, const void *w, fp8f_dtype wt,
+                               float inv_rms, float *y, int64_t n) {
     const __m512 inv = _mm512_set1_ps(inv_rms);
     __m512 amax = _mm512_setzero_ps();
     int64_t c = 0;
@@ -90,7 +90,7 @@ float cpu_avx512_row_norm(const void *h, fp8f_dtype ht, const void *w, fp8f_dtyp
     return _mm512_reduce_max_ps(amax);
 }
 
-float cpu_avx512_row_amax(const void *x, fp8f_dtype xt, float *y, int64_t n) {
+float fp8f_cpu_avx512_row_amax(const void *x, fp8f_dtype xt, float *y, int64_t n) {
     const __m512i absmask = _mm512_set1_epi32(0x7fffffff);
     __m512 amax = _mm512_setzero_ps();
     int64_t c = 0;
@@ -123,15 +123,15 @@ float cpu_avx512_row_amax(const void *x, fp8f_dtype xt, float *y, int64_t n) {
     return _mm512_reduce_max_ps(amax);
 }
 
-void cpu_avx512_store_fence(void) { _mm_sfence(); }
+void fp8f_cpu_avx512_store_fence(void) { _mm_sfence(); }
 
-void cpu_avx512_row_encode(const float *y, int64_t n, float scale, fp8f_dtype fp8, uint8_t *q,
-                           int stream) {
+void fp8f_cpu_avx512_row_encode(const float *y, int64_t n, float scale, fp8f_dtype fp8, uint8_t *q,
+                                int stream) {
     encode_row_reciprocal(y, n, scale, fp8 == FP8F_E4M3FNUZ, q, stream, CODES_IN_ORDER);
 }
 
-void cpu_avx512_row_encode_div(const float *y, int64_t n, float scale, fp8f_dtype fp8,
-                               uint8_t *q, int stream) {
+void fp8f_cpu_avx512_row_encode_div(const float *y, int64_t n, float scale, fp8f_dtype fp8,
+                                    uint8_t *q, int stream) {
     const __m512 s = _mm512_set1_ps(scale);
     const int fnuz = fp8 == FP8F_E4M3FNUZ;
     int64_t c = 0;
@@ -140,8 +140,8 @@ void cpu_avx512_row_encode_div(const float *y, int64_t n, float scale, fp8f_dtyp
     encode_tail_div(y, c, n, s, fnuz, q);
 }
 
-void cpu_avx512_row_norm_store(const void *h, fp8f_dtype ht, const void *w, fp8f_dtype wt,
-                               float inv_rms, void *out, fp8f_dtype ot, int64_t n) {
+void fp8f_cpu_avx512_row_norm_store(const void *h, fp8f_dtype ht, const void *w, fp8f_dtype wt,
+                                    float inv_rms, void *out, fp8f_dtype ot, int64_t n) {
     const __m512 inv = _mm512_set1_ps(inv_rms);
     int64_t c = 0;
     /* full blocks with a constant mask (plain loads and stores: masked ones
@@ -243,16 +243,16 @@ static void gemm_block(const struct cpu_gemm_args *g, int64_t m0, int64_t m1, in
     f32_gemm_keeping_denormals(gemm_block_decoded, g, m0, m1, p0, p1, scratch);
 }
 
-const struct cpu_kernels cpu_kernels_avx512 = {
+const struct cpu_kernels fp8f_cpu_kernels_avx512 = {
     .name = "avx512",
     .gemm_name = "avx512 f32 fma (fp8 decoded in registers, 32-channel panels)",
-    .row_add_ss = cpu_avx512_row_add_ss,
-    .row_norm = cpu_avx512_row_norm,
-    .row_amax = cpu_avx512_row_amax,
-    .row_encode = cpu_avx512_row_encode,
-    .row_encode_div = cpu_avx512_row_encode_div,
-    .store_fence = cpu_avx512_store_fence,
-    .row_norm_store = cpu_avx512_row_norm_store,
+    .row_add_ss = fp8f_cpu_avx512_row_add_ss,
+    .row_norm = fp8f_cpu_avx512_row_norm,
+    .row_amax = fp8f_cpu_avx512_row_amax,
+    .row_encode = fp8f_cpu_avx512_row_encode,
+    .row_encode_div = fp8f_cpu_avx512_row_encode_div,
+    .store_fence = fp8f_cpu_avx512_store_fence,
+    .row_norm_store = fp8f_cpu_avx512_row_norm_store,
     .nr = NR,
     .panel_bytes = panel_bytes,
     .pack_panel = pack_panel,

@@ -11,17 +11,17 @@
 #define AVX512_INLINE static inline __attribute__((always_inline))
 
 /* The AVX-512 rows (kernels_avx512.c), which the bf16 tables use too. */
-float cpu_avx512_row_add_ss(const void *x, fp8f_dtype xt, void *r, fp8f_dtype rt, int64_t n);
-float cpu_avx512_row_norm(const void *h, fp8f_dtype ht, const void *w, fp8f_dtype wt,
-                          float inv_rms, float *y, int64_t n);
-float cpu_avx512_row_amax(const void *x, fp8f_dtype xt, float *y, int64_t n);
-void cpu_avx512_row_encode(const float *y, int64_t n, float scale, fp8f_dtype fp8, uint8_t *q,
-                           int stream);
-void cpu_avx512_row_encode_div(const float *y, int64_t n, float scale, fp8f_dtype fp8,
-                               uint8_t *q, int stream);
-void cpu_avx512_store_fence(void);
-void cpu_avx512_row_norm_store(const void *h, fp8f_dtype ht, const void *w, fp8f_dtype wt,
-                               float inv_rms, void *out, fp8f_dtype ot, int64_t n);
+float fp8f_cpu_avx512_row_add_ss(const void *x, fp8f_dtype xt, void *r, fp8f_dtype rt, int64_t n);
+float fp8f_cpu_avx512_row_norm(const void *h, fp8f_dtype ht, const void *w, fp8f_dtype wt,
+                               float inv_rms, float *y, int64_t n);
+float fp8f_cpu_avx512_row_amax(const void *x, fp8f_dtype xt, float *y, int64_t n);
+void fp8f_cpu_avx512_row_encode(const float *y, int64_t n, float scale, fp8f_dtype fp8, uint8_t *q,
+                                int stream);
+void fp8f_cpu_avx512_row_encode_div(const float *y, int64_t n, float scale, fp8f_dtype fp8,
+                                    uint8_t *q, int stream);
+void fp8f_cpu_avx512_store_fence(void);
+void fp8f_cpu_avx512_row_norm_store(const void *h, fp8f_dtype ht, const void *w, fp8f_dtype wt,
+                                    float inv_rms, void *out, fp8f_dtype ot, int64_t n);
 
 AVX512_INLINE __mmask16 tail_mask16(int64_t left) {
     return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
@@ -275,7 +275,7 @@ AVX512_INLINE void epilogue16(const struct cpu_gemm_args *g, int64_t row, int64_
 /* Where the 64 codes of store_codes64 go. In order: y held elements
  * c..c+63 as they are. Even/odd (kernels compiled with AVX512_VBMI only):
  * y held each 32 elements as their 16 even ones, then their 16 odd ones
- * (cpu_bf16_row_norm_eo), and the codes are interleaved back. */
+ * (fp8f_cpu_bf16_row_norm_eo), and the codes are interleaved back. */
 enum code_order { CODES_IN_ORDER = 0, CODES_EVEN_ODD = 1 };
 
 /* 64 codes at q, written around the caches where stream says so and q is

@@ -46,9 +46,9 @@ static inline __m512i round_to_bf16x32(__m512 even, __m512 odd) {
  * row. 385 -> 268 ns a 5120-element row on Zen 5, in L1, against widening
  * 16 at a time in order; the same bits. With 32 canonical lanes (two
  * chains of adds, no shuffle) 300-322 -> 237-265 ns. */
-float cpu_bf16_row_add_ss(const void *x, fp8f_dtype xt, void *r, fp8f_dtype rt, int64_t n) {
+float fp8f_cpu_bf16_row_add_ss(const void *x, fp8f_dtype xt, void *r, fp8f_dtype rt, int64_t n) {
     if (!r || xt != FP8F_BF16 || rt != FP8F_BF16)
-        return cpu_avx512_row_add_ss(x, xt, r, rt, n);
+        return fp8f_cpu_avx512_row_add_ss(x, xt, r, rt, n);
     const uint16_t *xs = (const uint16_t *)x;
     uint16_t *rs = (uint16_t *)r;
     __m512 even = _mm512_setzero_ps(), odd = _mm512_setzero_ps();
@@ -74,11 +74,11 @@ float cpu_bf16_row_add_ss(const void *x, fp8f_dtype xt, void *r, fp8f_dtype rt, 
 /* y = (h * inv_rms) * w for bf16 h and w, in even/odd order (cpu_isa.h):
  * 32 elements of each read as one register, the even ones shifted up and
  * the odd ones masked (bf16_even/odd), rather than widened 16 at a time.
- * The same products as cpu_avx512_row_norm, so the same amax; the encode
- * (cpu_bf16_row_encode_eo) interleaves the codes back with its permute
+ * The same products as fp8f_cpu_avx512_row_norm, so the same amax; the encode
+ * (fp8f_cpu_bf16_row_encode_eo) interleaves the codes back with its permute
  * (a vpermb where the in-order encode has a vpermd: the same time). Zen 5,
  * a 5120-element row in L1: 191-195 -> 150-165 ns. */
-float cpu_bf16_row_norm_eo(const void *h, const void *w, float inv_rms, float *y, int64_t n) {
+float fp8f_cpu_bf16_row_norm_eo(const void *h, const void *w, float inv_rms, float *y, int64_t n) {
     const uint16_t *hs = (const uint16_t *)h, *ws = (const uint16_t *)w;
     const __m512 inv = _mm512_set1_ps(inv_rms);
     __m512 amax = _mm512_setzero_ps();
@@ -94,23 +94,23 @@ float cpu_bf16_row_norm_eo(const void *h, const void *w, float inv_rms, float *y
     }
     float m = _mm512_reduce_max_ps(amax);
     if (c < n) { /* the tail, in order */
-        const float t = cpu_avx512_row_norm(hs + c, FP8F_BF16, ws + c, FP8F_BF16, inv_rms, y + c,
-                                            n - c);
+        const float t = fp8f_cpu_avx512_row_norm(hs + c, FP8F_BF16, ws + c, FP8F_BF16, inv_rms,
+                                                 y + c, n - c);
         m = t > m ? t : m;
     }
     return m;
 }
 
-void cpu_bf16_row_encode_eo(const float *y, int64_t n, float scale, fp8f_dtype fp8, uint8_t *q,
-                            int stream) {
+void fp8f_cpu_bf16_row_encode_eo(const float *y, int64_t n, float scale, fp8f_dtype fp8, uint8_t *q,
+                                 int stream) {
     encode_row_reciprocal(y, n, scale, fp8 == FP8F_E4M3FNUZ, q, stream, CODES_EVEN_ODD);
 }
 
 /* ---- GEMM ---- */
 
-size_t cpu_bf16_panel_bytes(int64_t k) { return (size_t)kpairs(k) * 64; }
+size_t fp8f_cpu_bf16_panel_bytes(int64_t k) { return (size_t)kpairs(k) * 64; }
 
-void cpu_bf16_pack_panel(const uint8_t *q, int64_t n, int64_t k, int64_t n0, uint8_t *dst) {
+void fp8f_cpu_bf16_pack_panel(const uint8_t *q, int64_t n, int64_t k, int64_t n0, uint8_t *dst) {
     const int64_t kp = kpairs(k);
     for (int64_t pp = 0; pp < kp; pp++)
         for (int z = 0; z < 2; z++)
@@ -123,7 +123,7 @@ void cpu_bf16_pack_panel(const uint8_t *q, int64_t n, int64_t k, int64_t n0, uin
                 }
 }
 
-size_t cpu_bf16_a_row_bytes(int64_t k) { return ((size_t)kpairs(k) * 4 + 63) & ~(size_t)63; }
+size_t fp8f_cpu_bf16_a_row_bytes(int64_t k) { return ((size_t)kpairs(k) * 4 + 63) & ~(size_t)63; }
 
 /* 64 codes -> 64 bf16 in order at dst: cvt64's two registers hold eight
  * codes per 128-bit lane (16l..16l+7 in w0, 16l+8..16l+15 in w1), put back
@@ -153,10 +153,10 @@ AVX512_INLINE int has_nan64(const uint8_t *p, fp8f_dtype fp8) {
  * weight rows past K must be finite). 64 codes at a time by the weights'
  * in-register lookup; a block holding a NaN code, and the row's tail, by
  * the codec's table. */
-void cpu_bf16_prep_a_stride(const uint8_t *codes, int64_t lda, int64_t m, int64_t k,
-                            fp8f_dtype fp8, void *dst, size_t row_bytes) {
+void fp8f_cpu_bf16_prep_a_stride(const uint8_t *codes, int64_t lda, int64_t m, int64_t k,
+                                 fp8f_dtype fp8, void *dst, size_t row_bytes) {
     uint16_t table[256];
-    const float *value = cpu_fp8_values(fp8);
+    const float *value = fp8f_cpu_fp8_values(fp8);
     for (int c = 0; c < 256; c++)
         table[c] = (uint16_t)(fp8f_f32_bits(value[c]) >> 16);
     const struct tabs t = make_tabs(fp8);
@@ -180,12 +180,12 @@ void cpu_bf16_prep_a_stride(const uint8_t *codes, int64_t lda, int64_t m, int64_
     }
 }
 
-void cpu_bf16_prep_a(const uint8_t *codes, int64_t lda, int64_t m, int64_t k, fp8f_dtype fp8,
-                     void *dst) {
-    cpu_bf16_prep_a_stride(codes, lda, m, k, fp8, dst, cpu_bf16_a_row_bytes(k));
+void fp8f_cpu_bf16_prep_a(const uint8_t *codes, int64_t lda, int64_t m, int64_t k, fp8f_dtype fp8,
+                          void *dst) {
+    fp8f_cpu_bf16_prep_a_stride(codes, lda, m, k, fp8, dst, fp8f_cpu_bf16_a_row_bytes(k));
 }
 
-size_t cpu_bf16_scratch_bytes(int64_t k) {
+size_t fp8f_cpu_bf16_scratch_bytes(int64_t k) {
     (void)k;
     return (size_t)KCP * 128 + (size_t)CPU_GEMM_MC * 2 * NR * 4 + 64;
 }
@@ -342,7 +342,7 @@ struct next_codes {
  * same panels, else the first block of the panels after them (below p1). */
 static inline struct next_codes next_codes(const struct cpu_gemm_args *g, int64_t p, int np,
                                            int64_t p1, int64_t q0, int64_t kcp) {
-    const size_t pb = cpu_bf16_panel_bytes(g->k);
+    const size_t pb = fp8f_cpu_bf16_panel_bytes(g->k);
     const int64_t kp = kpairs(g->k);
     struct next_codes nx = {NULL, 0, np};
     if (q0 + kcp < kp) {
@@ -374,7 +374,7 @@ AVX512_INLINE void prefetch_codes(const uint8_t *codes, int64_t lines, int np, s
 AVX512_INLINE void blocked_panels(const struct cpu_gemm_args *g, const struct tabs *t,
                                   int64_t m0, int64_t m1, int64_t p, int np, int64_t p1,
                                   __m512i *wb, float *cbuf) {
-    const size_t pb = cpu_bf16_panel_bytes(g->k);
+    const size_t pb = fp8f_cpu_bf16_panel_bytes(g->k);
     const int64_t kp = kpairs(g->k), kcp = KCP / np;
     const int rows = np == 1 ? MR : MR2;
     const int64_t row_blocks = (m1 - m0 + rows - 1) / rows;
@@ -410,11 +410,11 @@ AVX512_INLINE void blocked_panels(const struct cpu_gemm_args *g, const struct ta
     }
 }
 
-void cpu_bf16_gemm_block(const struct cpu_gemm_args *g, int64_t m0, int64_t m1, int64_t p0,
-                         int64_t p1, void *scratch) {
+void fp8f_cpu_bf16_gemm_block(const struct cpu_gemm_args *g, int64_t m0, int64_t m1, int64_t p0,
+                              int64_t p1, void *scratch) {
     const struct tabs t = make_tabs(g->fp8);
     if (m1 - m0 <= DECODE_ROWS) {
-        const size_t pb = cpu_bf16_panel_bytes(g->k);
+        const size_t pb = fp8f_cpu_bf16_panel_bytes(g->k);
         const int64_t rows = m1 - m0, groups = (rows + MR - 1) / MR;
         for (int64_t p = p0; p < p1; p++) {
             const uint8_t *wp = g->w + (size_t)p * pb;
@@ -437,12 +437,12 @@ void cpu_bf16_gemm_block(const struct cpu_gemm_args *g, int64_t m0, int64_t m1, 
         blocked_panels(g, &t, m0, m1, p, 1, p1, wb, cbuf);
 }
 
-const struct cpu_kernels cpu_kernels_avx512bf16 = {
+const struct cpu_kernels fp8f_cpu_kernels_avx512bf16 = {
     BF16_TABLE_ROWS_AND_PANELS,
     .gemm_name = "avx512bf16 vdpbf16ps (fp8->bf16 by vpermi2b in registers, 32-channel panels; "
                  "decode M<=32 streams the weight once)",
-    .a_row_bytes = cpu_bf16_a_row_bytes,
-    .prep_a = cpu_bf16_prep_a,
-    .scratch_bytes = cpu_bf16_scratch_bytes,
-    .gemm_block = cpu_bf16_gemm_block,
+    .a_row_bytes = fp8f_cpu_bf16_a_row_bytes,
+    .prep_a = fp8f_cpu_bf16_prep_a,
+    .scratch_bytes = fp8f_cpu_bf16_scratch_bytes,
+    .gemm_block = fp8f_cpu_bf16_gemm_block,
 };

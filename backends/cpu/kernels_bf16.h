@@ -28,7 +28,7 @@ struct tabs {
 
 static inline struct tabs make_tabs(fp8f_dtype fp8) {
     uint8_t lo[128], hi[128];
-    const float *value = cpu_fp8_values(fp8);
+    const float *value = fp8f_cpu_fp8_values(fp8);
     for (int c = 0; c < 128; c++) {
         uint32_t b = fp8f_f32_bits(value[c]) >> 16;
         lo[c] = (uint8_t)b;
@@ -51,35 +51,37 @@ AVX512_INLINE void cvt64(const struct tabs *t, const uint8_t *p, __m512i *w0, __
 
 /* What both bf16 tables hold alike: the AVX-512 rows and the panel layout
  * (in a struct cpu_kernels initializer). */
-#define BF16_TABLE_ROWS_AND_PANELS                                                              \
-    .name = "avx512", .row_add_ss = cpu_bf16_row_add_ss, .row_norm = cpu_avx512_row_norm,      \
-    .row_amax = cpu_avx512_row_amax, .row_encode = cpu_avx512_row_encode,                      \
-    .row_encode_div = cpu_avx512_row_encode_div, .store_fence = cpu_avx512_store_fence,        \
-    .row_norm_bf16_eo = cpu_bf16_row_norm_eo, .row_encode_eo = cpu_bf16_row_encode_eo,         \
-    .row_norm_store = cpu_avx512_row_norm_store, .row_amax_bf16 = cpu_bf16_row_amax,           \
-    .bf16_codes_prepare = cpu_bf16_codes_prepare, .row_encode_bf16 = cpu_bf16_row_encode_table, \
-    .nr = BF16_NR,                                                                             \
-    .panel_bytes = cpu_bf16_panel_bytes, .pack_panel = cpu_bf16_pack_panel
+#define BF16_TABLE_ROWS_AND_PANELS                                                             \
+    .name = "avx512", .row_add_ss = fp8f_cpu_bf16_row_add_ss,                                  \
+    .row_norm = fp8f_cpu_avx512_row_norm, .row_amax = fp8f_cpu_avx512_row_amax,                \
+    .row_encode = fp8f_cpu_avx512_row_encode,                                                  \
+    .row_encode_div = fp8f_cpu_avx512_row_encode_div,                                          \
+    .store_fence = fp8f_cpu_avx512_store_fence, .row_norm_bf16_eo = fp8f_cpu_bf16_row_norm_eo, \
+    .row_encode_eo = fp8f_cpu_bf16_row_encode_eo,                                              \
+    .row_norm_store = fp8f_cpu_avx512_row_norm_store, .row_amax_bf16 = fp8f_cpu_bf16_row_amax, \
+    .bf16_codes_prepare = fp8f_cpu_bf16_codes_prepare,                                         \
+    .row_encode_bf16 = fp8f_cpu_bf16_row_encode_table, .nr = BF16_NR,                          \
+    .panel_bytes = fp8f_cpu_bf16_panel_bytes, .pack_panel = fp8f_cpu_bf16_pack_panel
 
 /* The AVX-512 BF16 table's functions (kernels_avx512bf16.c). */
-float cpu_bf16_row_add_ss(const void *x, fp8f_dtype xt, void *r, fp8f_dtype rt, int64_t n);
-float cpu_bf16_row_norm_eo(const void *h, const void *w, float inv_rms, float *y, int64_t n);
-void cpu_bf16_row_encode_eo(const float *y, int64_t n, float scale, fp8f_dtype fp8, uint8_t *q,
-                            int stream);
+float fp8f_cpu_bf16_row_add_ss(const void *x, fp8f_dtype xt, void *r, fp8f_dtype rt, int64_t n);
+float fp8f_cpu_bf16_row_norm_eo(const void *h, const void *w, float inv_rms, float *y, int64_t n);
+void fp8f_cpu_bf16_row_encode_eo(const float *y, int64_t n, float scale, fp8f_dtype fp8, uint8_t *q,
+                                 int stream);
 /* kernels_bf16_quant.c */
-float cpu_bf16_row_amax(const uint16_t *x, int64_t n);
-int cpu_bf16_codes_prepare(float scale, fp8f_dtype fp8, struct cpu_bf16_codes *t);
-void cpu_bf16_row_encode_table(const uint16_t *x, int64_t n, const struct cpu_bf16_codes *t,
-                               uint8_t *q, int stream);
-size_t cpu_bf16_panel_bytes(int64_t k);
-void cpu_bf16_pack_panel(const uint8_t *q, int64_t n, int64_t k, int64_t n0, uint8_t *dst);
-size_t cpu_bf16_a_row_bytes(int64_t k);
-void cpu_bf16_prep_a(const uint8_t *codes, int64_t lda, int64_t m, int64_t k, fp8f_dtype fp8,
-                     void *dst);
-void cpu_bf16_prep_a_stride(const uint8_t *codes, int64_t lda, int64_t m, int64_t k,
-                            fp8f_dtype fp8, void *dst, size_t row_bytes);
-size_t cpu_bf16_scratch_bytes(int64_t k);
-void cpu_bf16_gemm_block(const struct cpu_gemm_args *g, int64_t m0, int64_t m1, int64_t p0,
-                         int64_t p1, void *scratch);
+float fp8f_cpu_bf16_row_amax(const uint16_t *x, int64_t n);
+int fp8f_cpu_bf16_codes_prepare(float scale, fp8f_dtype fp8, struct cpu_bf16_codes *t);
+void fp8f_cpu_bf16_row_encode_table(const uint16_t *x, int64_t n, const struct cpu_bf16_codes *t,
+                                    uint8_t *q, int stream);
+size_t fp8f_cpu_bf16_panel_bytes(int64_t k);
+void fp8f_cpu_bf16_pack_panel(const uint8_t *q, int64_t n, int64_t k, int64_t n0, uint8_t *dst);
+size_t fp8f_cpu_bf16_a_row_bytes(int64_t k);
+void fp8f_cpu_bf16_prep_a(const uint8_t *codes, int64_t lda, int64_t m, int64_t k, fp8f_dtype fp8,
+                          void *dst);
+void fp8f_cpu_bf16_prep_a_stride(const uint8_t *codes, int64_t lda, int64_t m, int64_t k,
+                                 fp8f_dtype fp8, void *dst, size_t row_bytes);
+size_t fp8f_cpu_bf16_scratch_bytes(int64_t k);
+void fp8f_cpu_bf16_gemm_block(const struct cpu_gemm_args *g, int64_t m0, int64_t m1, int64_t p0,
+                              int64_t p1, void *scratch);
 
 #endif

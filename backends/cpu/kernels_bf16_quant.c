@@ -9,7 +9,7 @@
  * (scaling by a power of two commutes with rounding there), and rounding
  * it to e4m3 keeps the same 3 significand bits whatever e. So in the fp8
  * normal range the code of x is code(fl((128 + i) / s)) + 8 (e - 134):
- * 128 divisions a row build the table (cpu_bf16_codes_prepare), and an
+ * 128 divisions a row build the table (fp8f_cpu_bf16_codes_prepare), and an
  * element costs a byte lookup (vpermi2b) and a few 16-bit integer
  * operations instead of a division. (The quotients of 16-bit inputs sit on
  * fp8 ties so often that the reciprocal encode would divide most blocks:
@@ -25,7 +25,7 @@
  * for non-NaNs and makes every NaN negative, so one signed max per vector
  * ignores them with no mask register: a 5120-element row in L1 took 177 ns
  * with a compare mask and a masked max, 68 ns so (Zen 5, one thread). */
-float cpu_bf16_row_amax(const uint16_t *x, int64_t n) {
+float fp8f_cpu_bf16_row_amax(const uint16_t *x, int64_t n) {
     const __m512i magnitude = _mm512_set1_epi16(0x7fff), lift = _mm512_set1_epi16(0x7f);
     __m512i m0 = lift, m1 = lift; /* |x| = 0 */
     int64_t c = 0;
@@ -49,7 +49,7 @@ float cpu_bf16_row_amax(const uint16_t *x, int64_t n) {
     return fp8f_bf16_to_f32((uint16_t)(_mm_extract_epi16(q, 0) - 0x7f));
 }
 
-int cpu_bf16_codes_prepare(float scale, fp8f_dtype fp8, struct cpu_bf16_codes *t) {
+int fp8f_cpu_bf16_codes_prepare(float scale, fp8f_dtype fp8, struct cpu_bf16_codes *t) {
     const int bias = fp8 == FP8F_E4M3FNUZ ? 8 : 7;
     const __m512 s = _mm512_set1_ps(scale);
     const __m512 lane = _mm512_set_ps(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
@@ -109,8 +109,8 @@ AVX512_INLINE __m512i codes32(__m512i v, __m512i step0, __m512i step1, __m512i b
     return _mm512_ternarylogic_epi32(mag, sign, _mm512_set1_epi16(0x80), 0xf8);
 }
 
-void cpu_bf16_row_encode_table(const uint16_t *x, int64_t n, const struct cpu_bf16_codes *t,
-                               uint8_t *q, int stream) {
+void fp8f_cpu_bf16_row_encode_table(const uint16_t *x, int64_t n, const struct cpu_bf16_codes *t,
+                                    uint8_t *q, int stream) {
     const int fnuz = t->fp8 == FP8F_E4M3FNUZ;
     const __m512i step0 = _mm512_loadu_si512(t->step), step1 = _mm512_loadu_si512(t->step + 64);
     const __m512i base = _mm512_set1_epi16((short)t->base);

@@ -30,7 +30,7 @@ static inline void f32_prep_a(const uint8_t *codes, int64_t lda, int64_t m, int6
                               fp8f_dtype fp8, void *dst) {
     float table[256];
     const float pre = fp8 == FP8F_E4M3FNUZ ? 0x1p103f : 0x1p104f;
-    const float *value = cpu_fp8_values(fp8);
+    const float *value = fp8f_cpu_fp8_values(fp8);
     for (int c = 0; c < 256; c++)
         table[c] = value[c] * pre;
     const size_t stride = f32_a_row_bytes(k) / 4;

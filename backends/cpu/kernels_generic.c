@@ -86,7 +86,7 @@ static size_t g_a_row_bytes(int64_t k) { return (size_t)k * sizeof(float); }
 
 static void g_prep_a(const uint8_t *codes, int64_t lda, int64_t m, int64_t k, fp8f_dtype fp8,
                      void *dst) {
-    const float *table = cpu_fp8_values(fp8);
+    const float *table = fp8f_cpu_fp8_values(fp8);
     for (int64_t i = 0; i < m; i++) {
         const uint8_t *src = codes + (size_t)i * (size_t)lda;
         float *d = (float *)dst + (size_t)i * (size_t)k;
@@ -113,7 +113,7 @@ static float dot(const float *a, const float *b, int64_t k) {
 static void g_gemm_block(const struct cpu_gemm_args *g, int64_t m0, int64_t m1, int64_t p0,
                          int64_t p1, void *scratch) {
     const int64_t k = g->k;
-    const float *table = cpu_fp8_values(g->fp8);
+    const float *table = fp8f_cpu_fp8_values(g->fp8);
     float *wf = scratch;
     const float *a = g->a;
     for (int64_t nn = p0; nn < p1; nn++) {
@@ -131,7 +131,7 @@ static void g_gemm_block(const struct cpu_gemm_args *g, int64_t m0, int64_t m1, 
     }
 }
 
-const struct cpu_kernels cpu_kernels_generic = {
+const struct cpu_kernels fp8f_cpu_kernels_generic = {
     .name = "generic",
     .gemm_name = "generic f32 (table decode, plain layout)",
     .row_add_ss = g_row_add_ss,
