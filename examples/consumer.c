@@ -2,8 +2,10 @@
  * A small program built against the *installed* fp8fuse:
  *   cc consumer.c $(pkg-config --cflags --libs fp8fuse)
  * It normalizes and quantizes two tokens, runs a tiny PTPC GEMM, checks the
- * result against a direct computation, and shows the clear refusal of a
- * (q, scale) activation on a backend that cannot take one.
+ * result against a direct computation, shows the clear refusal of a
+ * (q, scale) activation on a backend that cannot take one, and reads a
+ * layer's input format from a model config. CI also links it against the
+ * static library (examples/Makefile: consumer-static).
  */
 #include <fp8fuse.h>
 #include <math.h>
@@ -77,6 +79,20 @@ int main(void) {
     fp8f_weight_destroy(w);
     fp8f_ctx_destroy(ctx);
     if (s != FP8F_E_UNSUPPORTED)
+        return 1;
+
+    /* Which format a layer's input takes, from a (tiny) config.json. */
+    static const char config[] =
+        "{\"quantization_config\": {\"quant_method\": \"compressed-tensors\", \"config_groups\": "
+        "{\"g\": {\"targets\": [\"Linear\"], \"weights\": {\"type\": \"float\", \"num_bits\": 8, "
+        "\"strategy\": \"channel\"}, \"input_activations\": {\"type\": \"float\", "
+        "\"num_bits\": 8, \"strategy\": \"token\", \"dynamic\": true}}}, \"ignore\": "
+        "[\"lm_head\"]}}";
+    fp8f_quant_format fmt;
+    if ((s = fp8f_quant_format_detect(config, "model.layers.0.mlp.down_proj", &fmt)) != FP8F_OK)
+        return fail(NULL, s, "fp8f_quant_format_detect");
+    printf("down_proj input format: %s\n", fp8f_quant_format_name(fmt));
+    if (fmt != FP8F_QF_FP8_PER_TOKEN)
         return 1;
     printf("consumer OK (fp8fuse %s)\n", fp8f_version());
     return 0;
