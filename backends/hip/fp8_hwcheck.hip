@@ -95,7 +95,8 @@ int main(void) {
         z = z * 6364136223846793005ull + 1442695040888963407ull;
         const double amax = __builtin_exp2((double)((z >> 40) % 4000) / 100.0 - 20.0) *
                             (1.0 + (double)(z & 0xffffff) / 16777216.0);
-        scales[ns++] = (float)(amax / (ns & 1 ? 448.0 : 240.0));
+        scales[ns] = (float)(amax / (ns & 1 ? 448.0 : 240.0));
+        ns++;
     }
     for (int i = 0; i < ns; i++)
         for (uint64_t base = 0; base <= 0xffffffffull; base += chunk)
@@ -107,10 +108,17 @@ int main(void) {
     }
     unsigned long long n[3] = {0, 0, 0};
     unsigned int first[3][4];
-    hipMemcpyFromSymbol(n, HIP_SYMBOL(mismatches), sizeof n);
-    hipMemcpyFromSymbol(first, HIP_SYMBOL(first_bad), sizeof first);
     unsigned long long qd[2] = {0, 0};
-    hipMemcpyFromSymbol(qd, HIP_SYMBOL(quotient_diffs), sizeof qd);
+    /* a failed read must not pass for "0 mismatches" */
+    e = hipMemcpyFromSymbol(n, HIP_SYMBOL(mismatches), sizeof n);
+    if (e == hipSuccess)
+        e = hipMemcpyFromSymbol(first, HIP_SYMBOL(first_bad), sizeof first);
+    if (e == hipSuccess)
+        e = hipMemcpyFromSymbol(qd, HIP_SYMBOL(quotient_diffs), sizeof qd);
+    if (e != hipSuccess) {
+        printf("fp8_hwcheck: reading the results: %s\n", hipGetErrorString(e));
+        return 1;
+    }
     const char *what[3] = {
 #if defined(FP8F_GPU_NVIDIA)
         "cvt.rn.satfinite.e4m3x2.f32 vs software e4m3fn encoder, 2^32 inputs",

@@ -18,17 +18,21 @@
 
 /* --------------------------------------------------------- errors */
 
+/* The runtime also keeps a call's error as the thread's "last error" until
+ * it is read: read it here, so that the next launch check does not report
+ * this failure again as its own. */
 fp8f_status hip_fail_rt(struct fp8f_backend *be, hipError_t e, const char *what) {
+    (void)hipGetLastError();
     return fp8f_backend_fail(be, FP8F_E_DEVICE, "%s failed: %s: %s", what, hipGetErrorName(e),
                              hipGetErrorString(e));
 }
 
-fp8f_status hip_after_launch(struct fp8f_backend *be, const char *kernel) {
-    hipError_t e = hipGetLastError();
-    return e == hipSuccess ? FP8F_OK : hip_fail_rt(be, e, kernel);
-}
-
+/* Every operation starts here. An error left unread on this thread (by
+ * the application, whose runtime this is too, or by a failure already
+ * reported) is cleared, so that the operation's launch checks report only
+ * their own launches; a device fault is sticky and comes back at them. */
 fp8f_status hip_use_device(struct fp8f_backend *be) {
+    (void)hipGetLastError();
     int cur = -1;
     const int dev = hip_st(be)->device;
     if (hipGetDevice(&cur) == hipSuccess && cur == dev)
@@ -36,6 +40,44 @@ fp8f_status hip_use_device(struct fp8f_backend *be) {
     HIP_TRY(be, hipSetDevice(dev));
     return FP8F_OK;
 }
+
+/* The calling thread's current device, as the application set it, is put
+ * back after every entry point: an engine that works on GPU 0 and gives
+ * fp8fuse a context on GPU 1 must not find its later allocations and
+ * launches moved to GPU 1. (A thread with no device set reads device 0.) */
+struct saved_device {
+    int device, valid;
+};
+
+static struct saved_device save_device(void) {
+    struct saved_device d = {-1, 0};
+    d.valid = hipGetDevice(&d.device) == hipSuccess;
+    if (!d.valid)
+        (void)hipGetLastError();
+    return d;
+}
+
+static void restore_device(struct saved_device d) {
+    int cur = -1;
+    if (d.valid && hipGetDevice(&cur) == hipSuccess && cur != d.device)
+        (void)hipSetDevice(d.device);
+}
+
+/* Puts the saved device back when it goes out of scope. */
+struct device_kept {
+    const struct saved_device saved = save_device();
+    ~device_kept() { restore_device(saved); }
+};
+
+/* Op wrapped so that it keeps the caller's current device (see above). */
+template <auto Op> struct keeps_device;
+template <typename R, typename... Args, R (*Op)(struct fp8f_backend *, Args...)>
+struct keeps_device<Op> {
+    static R call(struct fp8f_backend *be, Args... args) {
+        device_kept kept;
+        return Op(be, args...);
+    }
+};
 
 /* ------------------------------------------------------- lifecycle */
 
@@ -100,6 +142,30 @@ static void describe_device(struct hip_state *st) {
 #endif
 }
 
+/* Whether the current device (be->device) can run this module: its waves
+ * as wide as the kernels were written for (FP8F_WARP_SIZE: a wave32 AMD
+ * GPU would split their 64-lane reductions), and code for it in the
+ * module (the build's architectures, or on NVIDIA PTX the driver can
+ * compile for a newer GPU). Without this a GPU of another kind would take
+ * the context and fail every launch. */
+static fp8f_status device_runs_module(struct fp8f_backend *be) {
+    int warp = 0;
+    if (hipDeviceGetAttribute(&warp, hipDeviceAttributeWarpSize, be->device) == hipSuccess &&
+        warp != FP8F_WARP_SIZE)
+        return fp8f_backend_fail(be, FP8F_E_BACKEND,
+                                 "GPU %d runs %d-lane waves; this module is built for %d",
+                                 be->device, warp, FP8F_WARP_SIZE);
+    const hipError_t e = hip_module_has_code();
+    if (e != hipSuccess) {
+        (void)hipGetLastError();
+        return fp8f_backend_fail(be, FP8F_E_BACKEND,
+                                 "this module has no code GPU %d can run (%s: %s); rebuild "
+                                 "with --with-gpu-arch naming its architecture",
+                                 be->device, hipGetErrorName(e), hipGetErrorString(e));
+    }
+    return FP8F_OK;
+}
+
 static fp8f_status hip_init(struct fp8f_backend *be) {
     int count = 0;
     hipError_t e = hipGetDeviceCount(&count);
@@ -115,9 +181,14 @@ static fp8f_status hip_init(struct fp8f_backend *be) {
         return fp8f_backend_fail(be, FP8F_E_BACKEND, "device %d asked for, %d present",
                                  be->device, count);
     e = hipSetDevice(be->device);
-    if (e != hipSuccess)
+    if (e != hipSuccess) {
+        (void)hipGetLastError();
         return fp8f_backend_fail(be, FP8F_E_BACKEND, "cannot use GPU %d: %s: %s", be->device,
                                  hipGetErrorName(e), hipGetErrorString(e));
+    }
+    const fp8f_status usable = device_runs_module(be);
+    if (usable != FP8F_OK)
+        return usable;
     struct hip_state *st = (struct hip_state *)calloc(1, sizeof *st);
     if (!st)
         return fp8f_backend_fail(be, FP8F_E_NOMEM, "out of memory creating the HIP state");
@@ -380,30 +451,31 @@ static fp8f_dtype native_fp8(void) {
     return FP8F_E4M3FN;
 }
 
+/* Every entry that touches a device keeps the caller's current device. */
 static struct fp8f_backend_ops make_ops(void) {
     struct fp8f_backend_ops o;
     memset(&o, 0, sizeof o);
     o.name = "hip";
     o.caps = FP8F_CAP_FUSED_NORM_QUANT | FP8F_CAP_QUANTIZED_INPUT;
     o.native_fp8 = native_fp8();
-    o.init = hip_init;
-    o.destroy = hip_destroy;
-    o.sync = hip_sync;
-    o.mem_alloc = hip_mem_alloc;
-    o.mem_free = hip_mem_free;
-    o.mem_upload = hip_mem_upload;
-    o.mem_download = hip_mem_download;
-    o.rmsnorm = hip_rmsnorm;
-    o.quant_per_token = hip_quant_per_token;
-    o.rmsnorm_quant = hip_rmsnorm_quant;
-    o.weight_create = hip_weight_create;
-    o.weight_destroy = hip_weight_destroy;
-    o.linear_ptpc = hip_linear_ptpc;
-    o.event_create = hip_event_create;
+    o.init = keeps_device<hip_init>::call;
+    o.destroy = keeps_device<hip_destroy>::call;
+    o.sync = keeps_device<hip_sync>::call;
+    o.mem_alloc = keeps_device<hip_mem_alloc>::call;
+    o.mem_free = keeps_device<hip_mem_free>::call;
+    o.mem_upload = keeps_device<hip_mem_upload>::call;
+    o.mem_download = keeps_device<hip_mem_download>::call;
+    o.rmsnorm = keeps_device<hip_rmsnorm>::call;
+    o.quant_per_token = keeps_device<hip_quant_per_token>::call;
+    o.rmsnorm_quant = keeps_device<hip_rmsnorm_quant>::call;
+    o.weight_create = keeps_device<hip_weight_create>::call;
+    o.weight_destroy = keeps_device<hip_weight_destroy>::call;
+    o.linear_ptpc = keeps_device<hip_linear_ptpc>::call;
+    o.event_create = keeps_device<hip_event_create>::call;
     o.event_destroy = hip_event_destroy;
     o.event_record = hip_event_record;
     o.event_elapsed_ms = hip_event_elapsed_ms;
-    o.time_graph = hip_time_graph;
+    o.time_graph = keeps_device<hip_time_graph>::call;
     o.describe = hip_describe;
     return o;
 }

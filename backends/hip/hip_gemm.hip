@@ -100,10 +100,17 @@ struct weight_findings {
     unsigned bias_inexact;
 };
 
+hipError_t hip_module_has_code(void) {
+    hipFuncAttributes attr;
+    return hipFuncGetAttributes(&attr, (const void *)hip_weight_codes);
+}
+
 static fp8f_status weight_alloc_fail(struct fp8f_backend *be, hipError_t e, int64_t n, int64_t k) {
-    if (e == hipErrorMemoryAllocation)
+    if (e == hipErrorMemoryAllocation) {
+        (void)hipGetLastError(); /* reported here: not again by the next launch check */
         return fp8f_backend_fail(be, FP8F_E_NOMEM, "out of device memory for a %lld x %lld weight",
                                  (long long)n, (long long)k);
+    }
     return hip_fail_rt(be, e, "hipMalloc (weight)");
 }
 

@@ -94,6 +94,19 @@ static inline struct hip_state *hip_st(struct fp8f_backend *be) {
     return (struct hip_state *)be->state;
 }
 
+/* The most blocks of `threads` threads a 1-D grid may have: 2^31 - 1 on
+ * NVIDIA; on AMD the grid's x extent counts work items, which must stay
+ * below 2^32 (from 2^24 rows a block per row would exceed it). */
+static inline int64_t hip_max_blocks(int threads) {
+#if defined(FP8F_GPU_AMD)
+    const int64_t blocks = (int64_t)0xffffffff / threads;
+    return blocks < 0x7fffffff ? blocks : 0x7fffffff;
+#else
+    (void)threads;
+    return 0x7fffffff;
+#endif
+}
+
 /* Maps a runtime status to FP8F_E_DEVICE with the runtime's own message
  * ("what: cudaErrorXxx: text"); FP8F_OK on success. */
 FP8F_HIP_HIDDEN fp8f_status hip_fail_rt(struct fp8f_backend *be, hipError_t e, const char *what);
@@ -103,8 +116,6 @@ FP8F_HIP_HIDDEN fp8f_status hip_fail_rt(struct fp8f_backend *be, hipError_t e, c
         if (hip_try_e_ != hipSuccess)                                                          \
             return hip_fail_rt((be), hip_try_e_, #call);                                       \
     } while (0)
-/* After a launch: the launch's own error, or a fault of earlier work. */
-FP8F_HIP_HIDDEN fp8f_status hip_after_launch(struct fp8f_backend *be, const char *kernel);
 /* Makes the context's device current on this thread (cheap when it is). */
 FP8F_HIP_HIDDEN fp8f_status hip_use_device(struct fp8f_backend *be);
 
@@ -172,6 +183,9 @@ FP8F_HIP_HIDDEN fp8f_status hip_row_op(struct fp8f_backend *be, int mode, const 
 FP8F_HIP_HIDDEN fp8f_status hip_weight_create(struct fp8f_backend *be, const fp8f_tensor *q,
                                               const float *scale, const fp8f_tensor *bias,
                                               struct fp8f_weight_desc *desc);
+/* Whether the module holds code the current device can run (hipSuccess),
+ * read off one of its kernels. */
+FP8F_HIP_HIDDEN hipError_t hip_module_has_code(void);
 FP8F_HIP_HIDDEN void hip_weight_destroy(struct fp8f_backend *be, struct fp8f_weight_desc *desc);
 FP8F_HIP_HIDDEN fp8f_status hip_linear_ptpc(struct fp8f_backend *be, const fp8f_act *a,
                                             const struct fp8f_weight_desc *w, fp8f_tensor *out);

@@ -73,10 +73,10 @@ __global__ void __launch_bounds__(256) hip_row_kernel_generic(const struct hip_r
 
 hipError_t hip_launch_rows_generic(int mode, int fnuz, const struct hip_row_args *args,
                                    hipStream_t s) {
-    const int64_t max_blocks = 0x7fffffff;
     int threads = 256;
     if (args->cols < 256) /* a multiple of the warp, at least one warp */
         threads = (int)((args->cols + FP8F_WARP_SIZE - 1) / FP8F_WARP_SIZE) * FP8F_WARP_SIZE;
+    const int64_t max_blocks = hip_max_blocks(threads);
     struct hip_row_args a = *args;
     for (int64_t r0 = 0; r0 < args->rows; r0 += max_blocks) {
         int64_t blocks = args->rows - r0 < max_blocks ? args->rows - r0 : max_blocks;
@@ -220,7 +220,7 @@ static struct hip_row_cfg pick_cfg(const struct hip_state *st, int mode, int64_t
     while (c.rows > 1 && (rows + c.rows - 1) / c.rows < 2 * (int64_t)st->sm_count &&
            c.rows * c.tpr > FP8F_WARP_SIZE)
         c.rows >>= 1;
-    if (st->cfg_rows && !st->cfg_vpt && st->cfg_rows * c.tpr <= HIP_ROW_MAX_THREADS(c.vpt))
+    if (st->cfg_rows && !st->cfg_vpt && st->cfg_rows * c.tpr <= HIP_ROW_CODE_THREADS(c.vpt))
         c.rows = st->cfg_rows;
     return c;
 }

@@ -241,7 +241,7 @@ template <int DT>
 static hipError_t hip_rows_launch(int mode, int fnuz, const struct hip_row_args *args,
                                   struct hip_row_cfg c, hipStream_t s) {
     const int64_t blocks_per_group = c.cluster > 1 ? c.cluster : 1;
-    const int64_t max_groups = 0x7fffffff / blocks_per_group;
+    const int64_t max_groups = hip_max_blocks(c.tpr * c.rows) / blocks_per_group;
     struct hip_row_args a = *args;
     for (int64_t r0 = 0; r0 < args->rows; r0 += max_groups * c.rows) {
         int64_t groups = (args->rows - r0 + c.rows - 1) / c.rows;
