@@ -5,7 +5,9 @@
  * This is the only header users include. Every call validates all of its
  * arguments before it writes any byte of output; a failing call returns a
  * status, leaves every output (and the residual) untouched, and sets a
- * message readable with fp8f_last_error(). Nothing aborts the process.
+ * message readable with fp8f_last_error(). (The one exception: a device
+ * failure in the GEMM step of fp8f_prepare_linear, see there.) Nothing
+ * aborts the process.
  *
  * Memory: every array an operation reads or writes as data lives in the
  * memory of the context's backend (host memory for the CPU backend, device
@@ -13,9 +15,8 @@
  * parameter: a host pointer to one float, read during the call.
  *
  * Threads: a context is used by one thread at a time; different contexts may
- * run concurrently; a weight is read-only after creation and may be used by
- * several threads at once through its own context only as long as the
- * context rule holds (one thread per context at a time).
+ * run concurrently. A weight is read-only after creation, belongs to its
+ * context and is used only through it, so it follows the same rule.
  */
 #ifndef FP8FUSE_H
 #define FP8FUSE_H
@@ -123,7 +124,9 @@ FP8F_API void fp8f_ctx_destroy(fp8f_ctx *ctx);
 FP8F_API const char *fp8f_ctx_backend_name(const fp8f_ctx *ctx);
 /** FP8F_CAP_* bits of the context's backend (0 for a NULL context). */
 FP8F_API unsigned fp8f_ctx_caps(const fp8f_ctx *ctx);
-/** The fp8 type the context quantizes to (FP8F_E4M3FN or FP8F_E4M3FNUZ). */
+/** The context's fp8 type (FP8F_E4M3FN or FP8F_E4M3FNUZ): its weights are
+ *  stored in it and fp8f_prepare quantizes to it (fp8f_quant_per_token and
+ *  fp8f_rmsnorm_quant quantize to out->q.dtype). FP8F_E4M3FN for NULL. */
 FP8F_API fp8f_dtype fp8f_ctx_fp8_dtype(const fp8f_ctx *ctx);
 /** Message of the last failure on `ctx` ("" if none). With NULL: this
  *  thread's last failure of a call that had no usable context. The string
@@ -137,7 +140,8 @@ FP8F_API fp8f_status fp8f_ctx_sync(fp8f_ctx *ctx);
 /** "x.y.z" of the library that is running. */
 FP8F_API const char *fp8f_version(void);
 /** Whether a backend is compiled in / loadable on this machine (1) or not (0).
- *  For HIP this tries to load the module and counts devices. */
+ *  For HIP this loads the module and creates (and destroys) a context on
+ *  device 0: it costs what a context creation costs. */
 FP8F_API int fp8f_backend_available(fp8f_backend_id id);
 
 /* ---- backend memory -------------------------------------------------- */
@@ -145,9 +149,12 @@ FP8F_API int fp8f_backend_available(fp8f_backend_id id);
  * simple programs): memory in the context's backend (host memory on the
  * CPU backend, device memory on the HIP backend) and copies to and from it.
  * Copies are ordered on the context's stream; a download returns when the
- * bytes are on the host. Errors: FP8F_E_INVALID, FP8F_E_NOMEM, FP8F_E_DEVICE. */
+ * bytes are on the host. Errors: FP8F_E_INVALID (NULL ctx or pointer; an
+ * allocation of 0 bytes), FP8F_E_NOMEM, FP8F_E_DEVICE. */
 FP8F_API fp8f_status fp8f_mem_alloc(fp8f_ctx *ctx, size_t bytes, void **out);
-FP8F_API void fp8f_mem_free(fp8f_ctx *ctx, void *ptr); /* NULL ptr is a no-op */
+/* Frees memory of fp8f_mem_alloc with the context that allocated it. A NULL
+ * ptr is a no-op, and so is a NULL ctx (which cannot free anything). */
+FP8F_API void fp8f_mem_free(fp8f_ctx *ctx, void *ptr);
 FP8F_API fp8f_status fp8f_mem_upload(fp8f_ctx *ctx, void *dst, const void *host_src,
                                      size_t bytes);
 FP8F_API fp8f_status fp8f_mem_download(fp8f_ctx *ctx, void *host_dst, const void *src,
@@ -213,7 +220,8 @@ FP8F_API fp8f_status fp8f_linear_ptpc(fp8f_ctx *ctx, const fp8f_act *a, const fp
  *  exact names, "Linear", or "re:<pattern>" with Python re.match semantics
  *  (anchored at the start only). Errors: FP8F_E_FORMAT for any other scheme
  *  (the message says what was seen), FP8F_E_INVALID for NULL arguments or
- *  malformed JSON (strict; trailing garbage included). *out is written only
+ *  malformed JSON (json-c's strict mode: trailing garbage is refused; it
+ *  still takes a few non-standard forms, e.g. NaN or "1." as numbers). *out is written only
  *  on success; the message is read with fp8f_last_error(NULL). */
 FP8F_API fp8f_status fp8f_quant_format_detect(const char *config_json, const char *layer_name,
                                               fp8f_quant_format *out);
