@@ -149,7 +149,9 @@ FP8F_API int fp8f_backend_available(fp8f_backend_id id);
  * simple programs): memory in the context's backend (host memory on the
  * CPU backend, device memory on the HIP backend) and copies to and from it.
  * Copies are ordered on the context's stream; a download returns when the
- * bytes are on the host. Errors: FP8F_E_INVALID (NULL ctx or pointer; an
+ * bytes are on the host; an upload from ordinary (pageable) host memory
+ * has read its source when it returns, one from page-locked memory may
+ * still be reading it (keep it until fp8f_ctx_sync). Errors: FP8F_E_INVALID (NULL ctx or pointer; an
  * allocation of 0 bytes), FP8F_E_NOMEM, FP8F_E_DEVICE. */
 FP8F_API fp8f_status fp8f_mem_alloc(fp8f_ctx *ctx, size_t bytes, void **out);
 /* Frees memory of fp8f_mem_alloc with the context that allocated it. A NULL
