@@ -5,24 +5,22 @@
 # fp8f prefix, so that an application linking it statically cannot clash
 # with it (an engine's own `cpu_threads` would). Run by `make check` from
 # the build directory.
-so=.libs/libfp8fuse.so
-ar=.libs/libfp8fuse.a
 command -v nm >/dev/null 2>&1 || { echo "SKIP: no nm"; exit 77; }
 fail=0
-if [ -f "$so" ]; then
-    bad=$(nm -D --defined-only "$so" | awk 'NF == 3 && $3 !~ /^fp8f_[a-z]/ { print $3 }')
-    [ -z "$bad" ] || { echo "FAIL: $so exports symbols outside the API:"; echo "$bad"; fail=1; }
-    n=$(nm -D --defined-only "$so" | awk 'NF == 3 && $3 ~ /^fp8f_/' | wc -l)
-    echo "$so: $n exported symbols, all fp8f_"
-else
-    echo "no $so (static-only build): shared exports not checked"
-fi
-if [ -f "$ar" ]; then
-    bad=$(nm -g --defined-only "$ar" | awk 'NF == 3 && $3 !~ /^fp8f/ { print $3 }')
-    [ -z "$bad" ] || { echo "FAIL: $ar defines global symbols outside fp8f*:"; echo "$bad"; fail=1; }
-    n=$(nm -g --defined-only "$ar" | awk 'NF == 3' | wc -l)
-    echo "$ar: $n global symbols, all fp8f*"
-else
-    echo "no $ar (shared-only build): static symbols not checked"
-fi
+# check FILE "NM OPTIONS" PATTERN: every symbol nm lists matches PATTERN
+check() {
+    [ -f "$1" ] || { echo "no $1 (not built in this configuration): not checked"; return; }
+    # shellcheck disable=SC2086
+    syms=$(nm $2 --defined-only "$1" | awk 'NF == 3 { print $3 }')
+    bad=$(printf '%s\n' "$syms" | grep -v "$3")
+    if [ -n "$bad" ]; then
+        echo "FAIL: $1 has symbols outside $3:"
+        printf '%s\n' "$bad"
+        fail=1
+    else
+        echo "$1: $(printf '%s\n' "$syms" | grep -c .) symbols, all $3"
+    fi
+}
+check .libs/libfp8fuse.so -D '^fp8f_[a-z]'
+check .libs/libfp8fuse.a -g '^fp8f'
 exit $fail
