@@ -141,11 +141,15 @@ static void check_norm_quant_level(int level) {
                     for (int withres = 0; withres < 2; withres++) {
                         const int64_t rows = shape_rows[ri], h = shape_h[hi];
                         const fp8f_dtype xt = fdt[di];
+                        /* the norm weight in x's dtype or another (the
+                         * levels' run-time dtype paths; no even/odd bf16) */
+                        const fp8f_dtype wt = (ri + hi) % 2 ? fdt[(di + 1) % 3] : xt;
                         const int pad = (int)(hi % 3);
                         char what[900];
-                        snprintf(what, sizeof what, "[%s] %s %lldx%lld %s%s pad %d", desc,
+                        snprintf(what, sizeof what, "[%s] %s %lldx%lld %s%s pad %d w %s", desc,
                                  fi ? "fnuz" : "fn", (long long)rows, (long long)h,
-                                 ref_dtype_name(xt), withres ? " +res" : "", pad);
+                                 ref_dtype_name(xt), withres ? " +res" : "", pad,
+                                 ref_dtype_name(wt));
                         fp8f_tensor x = make_tensor(xt, rows, h, pad, &rng, 1.5);
                         fp8f_tensor res = make_tensor(xt, rows, h, pad + 1, &rng, 1.0);
                         for (int64_t r = 0; r < rows && rows > 6; r++) {
@@ -154,7 +158,15 @@ static void check_norm_quant_level(int level) {
                                 special_row(&res, r, 6);
                         }
                         fp8f_tensor res2 = clone(&res);
-                        fp8f_tensor w = make_tensor(xt, 1, h, 0, &rng, 0.5);
+                        fp8f_tensor w = make_tensor(wt, 1, h, 0, &rng, 0.5);
+                        if (rows > 6 && withres && h > 3) {
+                            /* special weights: every row gets a 0, a NaN
+                             * and an Inf product (rows of special_row
+                             * only: the reference below takes rows <= 6) */
+                            fp8f_store_float(wt, w.data, 0, 0.0f);
+                            fp8f_store_float(wt, w.data, h / 2, NAN);
+                            fp8f_store_float(wt, w.data, h - 1, INFINITY);
+                        }
                         const float ub = 3.0f, *ubp = hi == 2 ? &ub : NULL;
                         const size_t qb = (size_t)(rows * h);
                         fp8f_qtensor q1 = {{xmalloc(qb), fp8, rows, h, h}, xmalloc(4 * (size_t)rows), 0};
