@@ -18,6 +18,8 @@
  *     from any thread at any time.
  *  5. A context (with its weights) may move from thread to thread, one
  *     thread at a time.
+ *  6. Calls from inside the caller's own OpenMP team, a context per
+ *     thread, give the same results.
  * Not promised, not tested: one context used by two threads at once; a
  * weight used through a context other than its own (FP8F_E_INVALID).
  *
@@ -27,6 +29,9 @@
 #include <check.h>
 #include <math.h>
 #include <pthread.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -444,12 +449,54 @@ START_TEST(context_moves_between_threads) {
 }
 END_TEST
 
+/* ---- 6: calls from inside the caller's own OpenMP team ------------------- */
+
+/* An engine that runs its own `#pragma omp parallel` and calls fp8fuse from
+ * each of its threads, a context per thread: the library's parallel regions
+ * nest under the engine's (inactive at the default nesting level, so each
+ * runs on its calling thread) and give the single-threaded results. */
+START_TEST(contexts_inside_an_openmp_team) {
+    problem_setup();
+    char errs[4][256] = {"", "", "", ""};
+#pragma omp parallel num_threads(4)
+    {
+#ifdef _OPENMP
+        const int id = omp_get_thread_num();
+#else
+        const int id = 0;
+#endif
+        const int fi = id % 2;
+        fp8f_ctx *ctx = NULL;
+        fp8f_options o = {.backend = FP8F_BACKEND_CPU, .num_threads = 2,
+                          .fp8_dtype = fi ? FP8F_E4M3FNUZ : FP8F_E4M3FN};
+        if (fp8f_ctx_create(&o, &ctx) != FP8F_OK) {
+            snprintf(errs[id], sizeof errs[id], "context: %s", fp8f_last_error(NULL));
+        } else {
+            fp8f_weight *w = make_weight(ctx, errs[id], sizeof errs[id]);
+            if (w) {
+                results r;
+                results_alloc(&r);
+                if (!run_once(ctx, w, &r, errs[id], sizeof errs[id]))
+                    compare(&r, fi, errs[id], sizeof errs[id]);
+                results_free(&r);
+                fp8f_weight_destroy(w);
+            }
+            fp8f_ctx_destroy(ctx);
+        }
+    }
+    for (int i = 0; i < 4; i++)
+        ck_assert_msg(errs[i][0] == '\0', "OpenMP thread %d: %s", i, errs[i]);
+    problem_teardown();
+}
+END_TEST
+
 static Suite *threads_suite(void) {
     Suite *s = suite_create("threads");
     TCase *tc = tcase_create("threads");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, contexts_in_parallel_match_single_thread);
     tcase_add_test(tc, context_moves_between_threads);
+    tcase_add_test(tc, contexts_inside_an_openmp_team);
     suite_add_tcase(s, tc);
     return s;
 }
