@@ -487,11 +487,41 @@ FP8F_HIP_EXPORT const struct fp8f_backend_ops *fp8f_backend_module_ops(unsigned 
     return &ops;
 }
 
+/* Whether device d can run this module, told from its properties alone (a
+ * count must not create a context on every GPU of the host). On NVIDIA: a
+ * compute capability at least the lowest architecture compiled, whose PTX
+ * the driver compiles for a newer GPU. On AMD the code objects are not
+ * known before a context: every device counts, and device_runs_module
+ * refuses a context on one without code. */
+static int device_has_code(int d) {
+#if defined(FP8F_GPU_NVIDIA) && defined(__CUDA_ARCH_LIST__)
+    static const int archs[] = {__CUDA_ARCH_LIST__};
+    int lowest = archs[0];
+    for (size_t i = 1; i < sizeof archs / sizeof archs[0]; i++)
+        lowest = archs[i] < lowest ? archs[i] : lowest;
+    int major = 0, minor = 0;
+    if (hipDeviceGetAttribute(&major, hipDeviceAttributeComputeCapabilityMajor, d) != hipSuccess ||
+        hipDeviceGetAttribute(&minor, hipDeviceAttributeComputeCapabilityMinor, d) != hipSuccess) {
+        (void)hipGetLastError();
+        return 0;
+    }
+    return major * 100 + minor * 10 >= lowest;
+#else
+    (void)d;
+    return 1;
+#endif
+}
+
+/* The devices this module can run on (0 without a runtime or driver): AUTO
+ * falls back to the CPU only where there is none. */
 FP8F_HIP_EXPORT int fp8f_backend_module_device_count(void) {
     int count = 0;
     if (hipGetDeviceCount(&count) != hipSuccess) {
         (void)hipGetLastError();
         return 0;
     }
-    return count;
+    int usable = 0;
+    for (int d = 0; d < count; d++)
+        usable += device_has_code(d);
+    return usable;
 }
