@@ -140,7 +140,6 @@ fp8f_status fp8f_cpu_linear_ptpc(struct fp8f_backend *be, const fp8f_act *a,
     }
     char *const work = gm.work;
     const size_t arow = gm.arow, a_bytes = gm.a_bytes, kscr = gm.kscr;
-    const int threads = gm.threads;
     const struct cpu_gemm_args g = {
         .a = work,
         .a_stride = arow,
@@ -158,7 +157,7 @@ fp8f_status fp8f_cpu_linear_ptpc(struct fp8f_backend *be, const fp8f_act *a,
     };
     const int64_t panels = cw->panels;
     const size_t out_row = (size_t)out->stride * fp8f_dtype_size(out->dtype);
-#pragma omp parallel num_threads(threads) if (threads > 1)
+#pragma omp parallel num_threads(gm.threads) if (gm.threads > 1)
     {
 #ifdef _OPENMP
         const int t = omp_get_thread_num(), nt = omp_get_num_threads();
