@@ -824,14 +824,14 @@ static void run_backend(const struct opts *o, fp8f_backend_id id, const char *cf
     const char *bname = fp8f_ctx_backend_name(ctx);
     const int gpu = ctx->be.ops->event_create != NULL;
     /* the count the context and the peers run with (set above) */
-    const int fp8f_cpu_threads = gpu ? 0 : bench_peers_threads();
+    const int cpu_threads = gpu ? 0 : bench_peers_threads();
     char dev[256] = "";
     if (ctx->be.ops->describe)
         ctx->be.ops->describe(&ctx->be, dev, sizeof dev);
     gemm_peak_have = 0;
     if (!gpu && bench_peers_on && runs_gemm(o)) { /* issue 4 */
         isa_of(dev, gemm_isa, sizeof gemm_isa);
-        gemm_peak_have = bench_simd_peak(gemm_isa, fp8f_cpu_threads, &gemm_peak);
+        gemm_peak_have = bench_simd_peak(gemm_isa, cpu_threads, &gemm_peak);
     }
     if (!o->json) {
         printf("# backend %s: %s%s%s\n", bname, gpu ? dev : machine,
@@ -864,7 +864,7 @@ static void run_backend(const struct opts *o, fp8f_backend_id id, const char *cf
             c.dtype = o->dtype;
             c.fp8 = fp8f_ctx_fp8_dtype(ctx);
             c.bias = o->bias;
-            c.threads = fp8f_cpu_threads;
+            c.threads = cpu_threads;
             /* the CPU backend at large sizes: only what finishes in reasonable time */
             if (!gpu && (double)c.m * (gemm_like(op) ? (double)c.n * c.k / 64 : c.h) > 4e8)
                 continue;

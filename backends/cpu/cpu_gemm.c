@@ -54,8 +54,9 @@ static void *take_act_buffer(struct fp8f_backend *be, size_t bytes) {
 struct gemm_memory {
     int threads;
     size_t arow, a_bytes, kscr;
-    char *work; /* the context's work buffer (kept) */
-    void *act;  /* a dense activation's codes and scales (the call's own), else NULL */
+    char *work;       /* the context's work buffer (kept) */
+    void *act;        /* a dense activation's codes and scales (the call's own), else NULL */
+    size_t act_bytes; /* act's size */
 };
 
 /* Acquires it all before anything is computed, so that a call fails with
@@ -89,15 +90,14 @@ static fp8f_status gemm_memory(struct fp8f_backend *be, const fp8f_act *a,
         return FP8F_OK;
     /* A dense activation is quantized per token into a buffer of the
      * call's own (its size grows with M, so the context does not keep it). */
-    size_t act_bytes;
-    if (!act_codes_bytes(m, w->k, &act_bytes))
+    if (!act_codes_bytes(m, w->k, &gm->act_bytes))
         return fp8f_backend_fail(be, FP8F_E_NOMEM, "GEMM scratch size overflows");
     fp8f_status s = fp8f_cpu_quant_reserve(be, &a->dense);
     if (s != FP8F_OK)
         return s;
-    if (!(gm->act = take_act_buffer(be, act_bytes)))
+    if (!(gm->act = take_act_buffer(be, gm->act_bytes)))
         return fp8f_backend_fail(be, FP8F_E_NOMEM, "out of memory for %zu bytes of GEMM scratch",
-                                 act_bytes);
+                                 gm->act_bytes);
     return FP8F_OK;
 }
 
@@ -108,7 +108,7 @@ fp8f_status fp8f_cpu_linear_reserve(struct fp8f_backend *be, const fp8f_act *a,
     if (s == FP8F_OK && gm.act) {
         struct cpu_state *st = be->state;
         st->reserved_act = gm.act;
-        act_codes_bytes(a->dense.rows, w->k, &st->reserved_act_bytes);
+        st->reserved_act_bytes = gm.act_bytes;
     }
     return s;
 }

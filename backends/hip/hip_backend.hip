@@ -19,8 +19,9 @@
 /* --------------------------------------------------------- errors */
 
 /* The runtime also keeps a call's error as the thread's "last error" until
- * it is read: read it here, so that the next launch check does not report
- * this failure again as its own. */
+ * it is read: read it here, so that a failure fp8fuse has reported is not
+ * found again by the application's own check (every operation also clears
+ * what is left before its launches: hip_use_device). */
 fp8f_status hip_fail_rt(struct fp8f_backend *be, hipError_t e, const char *what) {
     (void)hipGetLastError();
     return fp8f_backend_fail(be, FP8F_E_DEVICE, "%s failed: %s: %s", what, hipGetErrorName(e),
