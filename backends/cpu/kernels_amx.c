@@ -22,12 +22,12 @@
  * overlap this step's tile multiplies.
  *
  * Larger M (blocked_amx): per group of PANEL_GROUP panels, blocks of up to
- * 256 k pairs of each panel are converted into a 32 KB bf16 buffer, whose
+ * 512 k pairs of each panel are converted into a 64 KB bf16 buffer, whose
  * rows are the B tiles' rows as they are (one k pair, 16 channels as bf16
  * pairs); then every 32 rows are multiplied by each panel of the group, 16
- * k pairs a tile step, as above. Partial sums between blocks, and the rows
- * for the epilogue, go through per-thread f32 buffers (32 floats a row and
- * panel).
+ * k pairs a tile step, as above, while the tile steps prefetch the next
+ * block's codes into L2. Partial sums between blocks, and the rows for the
+ * epilogue, go through per-thread f32 buffers (32 floats a row and panel).
  *
  * Numerics: every product of two fp8 values is exact in f32, and tdpbf16ps
  * adds them in f32 (round to nearest even); the order differs from the
@@ -39,7 +39,14 @@
 
 #include "kernels_bf16.h"
 
-#define KCPA 256      /* k pairs per converted block: 256 * 128 bytes = 32 KB */
+/* k pairs per converted block: 512 * 128 bytes = 64 KB a panel. Against
+ * 256 (32 KB), the partial sums go through memory half as often; with the
+ * codes prefetch below, on a 2-thread Xeon (N = 6144, K = 5120, four
+ * rotated rounds, each call paired with oneDNN's), M = 96 / 128 / 256 / 512
+ * took 9.27 / 12.27 / 21.0 / 40.7 ms before both changes and 8.01 / 10.67 /
+ * 19.4 / 39.1 after, bit for bit the same outputs; the prefetch alone gave
+ * about half of that, blocks of 1280 pairs were 3-8 % slower at M <= 128. */
+#define KCPA 512
 #define TILE_PAIRS 16 /* k pairs per tile step: 64-byte tile rows */
 #define TILE_ROWS 16
 
@@ -174,11 +181,69 @@ AMX_INLINE void epilogue_rows(const struct cpu_gemm_args *g, int64_t row0, int r
                        1.0f);
 }
 
+/* Panels converted together: the rows of a block are multiplied by all
+ * of them before the next, so that each 32-row slice of the activation is
+ * read from L3 once per group instead of once per panel (a tile step reads
+ * 1 KB of A per two tdpbf16ps; the whole block's A, 5 MB at K = 5120, does
+ * not fit in L2). Measured on a 2-thread Xeon (N = 6144, K = 5120, three
+ * alternations): M = 512 45.8-52.3 ms with one panel, 38.7-47.2 with 4,
+ * 43.2-50.2 with 8; M = 128 12.7-15.5 / 11.6-13.2 / 11.4-14.4 ms. */
+#define PANEL_GROUP 4
+
+/* The codes of the block converted after this one, prefetched into L2 a
+ * few lines per tile step while this block multiplies: the conversion
+ * otherwise waits on memory for every block (on the Xeon, converting one
+ * thread's half of a 6144 x 5120 weight took 1.0-1.5 ms of the 5-12 ms of
+ * a call at M = 128, reading at 11-16 GB/s). Lines are 64 bytes, one k pair
+ * of a panel each; the block's lines of panel h start at first + h *
+ * panel_bytes. */
+struct next_codes {
+    const uint8_t *first;
+    size_t panel_bytes;
+    int64_t lines_per_panel, lines, done;
+    int per_step;
+};
+
+/* The codes of the block after (panels [p, p + np), k pairs from q0, nq
+ * of them) among panels [p, p1), fetched over `steps` tile steps; lines =
+ * 0 when there is none. */
+static struct next_codes next_block_codes(const struct cpu_gemm_args *g, int64_t p, int64_t p1,
+                                          int64_t q0, int64_t nq, int64_t steps) {
+    const size_t pb = fp8f_cpu_bf16_panel_bytes(g->k);
+    const int64_t kp = kpairs(g->k);
+    int64_t pn = p, qn = q0 + nq;
+    if (qn >= kp) {
+        pn = p + PANEL_GROUP;
+        qn = 0;
+    }
+    struct next_codes nc = {0};
+    if (pn >= p1)
+        return nc;
+    const int64_t panels = p1 - pn < PANEL_GROUP ? p1 - pn : PANEL_GROUP;
+    nc.first = g->w + (size_t)pn * pb + (size_t)qn * 64;
+    nc.panel_bytes = pb;
+    nc.lines_per_panel = kp - qn < KCPA ? kp - qn : KCPA;
+    nc.lines = panels * nc.lines_per_panel;
+    nc.per_step = (int)((nc.lines + steps - 1) / steps);
+    return nc;
+}
+
+AMX_INLINE void prefetch_next_codes(struct next_codes *nc) {
+    for (int j = 0; j < nc->per_step && nc->done < nc->lines; j++, nc->done++) {
+        const int64_t h = nc->done / nc->lines_per_panel;
+        const int64_t line = nc->done - h * nc->lines_per_panel;
+        _mm_prefetch((const char *)nc->first + (size_t)h * nc->panel_bytes + (size_t)line * 64,
+                     _MM_HINT_T1);
+    }
+}
+
 /* Rows [i, i + rows0 + rows1) times the converted block (nq k pairs from
  * q0) into the partial sums cb (32 floats a row), starting from zero on
- * the first block. */
+ * the first block. prefetch_a: fetch each next step's activation lines
+ * into L1 (the first panel of a group; the others find them there). */
 static void multiply_rows(const struct cpu_gemm_args *g, int64_t i, int rows1, int64_t q0,
-                          int64_t nq, const __m512i *wb, float *cb, int first) {
+                          int64_t nq, const __m512i *wb, float *cb, int first, int prefetch_a,
+                          struct next_codes *nc) {
     const size_t astr = g->a_stride;
     const char *a = (const char *)g->a + (size_t)i * astr + (size_t)q0 * 4;
     if (first) {
@@ -192,24 +257,16 @@ static void multiply_rows(const struct cpu_gemm_args *g, int64_t i, int rows1, i
         }
     }
     for (int64_t s = 0; s < nq; s += TILE_PAIRS) {
+        prefetch_next_codes(nc);
         /* the next step's activation lines into L1 while this one multiplies
          * (tile loads are not followed by the hardware prefetchers) */
-        if (s + TILE_PAIRS < nq)
+        if (prefetch_a && s + TILE_PAIRS < nq)
             for (int r = 0; r < (rows1 ? 2 * TILE_ROWS : TILE_ROWS); r++)
                 _mm_prefetch(a + (size_t)r * astr + (s + TILE_PAIRS) * 4, _MM_HINT_T0);
         tile_step(a + s * 4, astr, wb + 2 * s, rows1);
     }
     store_c_tiles(cb, rows1);
 }
-
-/* Panels converted together: the rows of a block are multiplied by all
- * of them before the next, so that each 32-row slice of the activation is
- * read from L3 once per group instead of once per panel (a tile step reads
- * 1 KB of A per two tdpbf16ps; the whole block's A, 5 MB at K = 5120, does
- * not fit in L2). Measured on a 2-thread Xeon (N = 6144, K = 5120, three
- * alternations): M = 512 45.8-52.3 ms with one panel, 38.7-47.2 with 4,
- * 43.2-50.2 with 8; M = 128 12.7-15.5 / 11.6-13.2 / 11.4-14.4 ms. */
-#define PANEL_GROUP 4
 
 /* Rows [m0, m1) against panels [p0, p1), M > 1. */
 static void blocked_amx(const struct cpu_gemm_args *g, int64_t m0, int64_t m1, int64_t p0,
@@ -229,12 +286,16 @@ static void blocked_amx(const struct cpu_gemm_args *g, int64_t m0, int64_t m1, i
                 convert_block(&t, g->w + (size_t)(p + h) * pb, q0, nq,
                               wb + (size_t)h * 2 * KCPA);
             const int first = q0 == 0, last = q0 + nq >= kp;
+            const int64_t row_groups = (m1 - m0 + 2 * TILE_ROWS - 1) / (2 * TILE_ROWS);
+            const int64_t steps = row_groups * np * ((nq + TILE_PAIRS - 1) / TILE_PAIRS);
+            struct next_codes nc = next_block_codes(g, p, p1, q0, nq, steps);
             for (int64_t i = m0; i < m1; i += 2 * TILE_ROWS) {
                 int rows0, rows1;
                 const int rows = next_rows(m1 - i, &rows0, &rows1, &loaded);
                 for (int h = 0; h < np; h++) {
                     float *cb = cbuf + (size_t)h * cpanel + (size_t)(i - m0) * 32;
-                    multiply_rows(g, i, rows1, q0, nq, wb + (size_t)h * 2 * KCPA, cb, first);
+                    multiply_rows(g, i, rows1, q0, nq, wb + (size_t)h * 2 * KCPA, cb, first,
+                                  h == 0, &nc);
                     if (last)
                         epilogue_rows(g, i, rows, (p + h) * BF16_NR, cb);
                 }
@@ -269,7 +330,9 @@ static void stream_panel(const struct cpu_gemm_args *g, const struct tabs *t, in
 }
 
 /* Up to this many rows streamed_amx beats blocked_amx, whose conversion
- * into 128 KB of blocks (beyond L1) and multiplies did not overlap: on a
+ * into 128 KB of blocks (beyond L1) and multiplies did not overlap (as
+ * measured before its blocks grew and its codes were prefetched; the
+ * 10-14 % that gained at M = 96-128 leaves M = 64 on this side): on a
  * 2-thread Xeon, N = 6144, K = 5120, five rotated rounds, medians, ms,
  * blocked / streamed: M = 2 1.98 (vdpbf16ps decode) / 1.33, M = 4 2.64 /
  * 1.20, M = 8 2.51 / 1.22, M = 16 2.09 / 1.38, M = 32 3.54 / 2.58, M = 48
@@ -318,7 +381,7 @@ static void amx_gemm_block(const struct cpu_gemm_args *g, int64_t m0, int64_t m1
 const struct cpu_kernels fp8f_cpu_kernels_amx = {
     BF16_TABLE_ROWS_AND_PANELS,
     .gemm_name = "amx-bf16 tdpbf16ps (32 rows x 32 channels a tile step; fp8->bf16 by vpermi2b; "
-                 "M<=64 streams the weight once, larger M in 32 KB blocks; M=1 as avx512bf16)",
+                 "M<=64 streams the weight once, larger M in 64 KB blocks; M=1 as avx512bf16)",
     .a_row_bytes = amx_a_row_bytes,
     .prep_a = amx_prep_a,
     .scratch_bytes = amx_scratch_bytes,
