@@ -22,7 +22,8 @@
  * overlap this step's tile multiplies.
  *
  * Larger M (blocked_amx): per group of PANEL_GROUP panels, blocks of up to
- * 512 k pairs of each panel are converted into a 64 KB bf16 buffer, whose
+ * 512 k pairs of each panel are converted into bf16 buffers (64 KB a
+ * panel, 256 KB a group), whose
  * rows are the B tiles' rows as they are (one k pair, 16 channels as bf16
  * pairs); then every 32 rows are multiplied by each panel of the group, 16
  * k pairs a tile step, as above, while the tile steps prefetch the next
@@ -239,10 +240,13 @@ AMX_INLINE void prefetch_next_codes(struct next_codes *nc) {
 
 /* Rows [i, i + rows0 + rows1) times the converted block (nq k pairs from
  * q0) into the partial sums cb (32 floats a row), starting from zero on
- * the first block. prefetch_a: fetch each next step's activation lines
- * into L1 (the first panel of a group; the others find them there). */
+ * the first block. The next step's activation lines of the first
+ * prefetch_rows rows are fetched into L1 while this step multiplies: the
+ * group's first panel asks for all its rows, the others for none (they
+ * find the lines in L1 or L2; prefetching them for every panel measured
+ * no faster, backends/cpu/NOTES.md, 2026-12-05). */
 static void multiply_rows(const struct cpu_gemm_args *g, int64_t i, int rows1, int64_t q0,
-                          int64_t nq, const __m512i *wb, float *cb, int first, int prefetch_a,
+                          int64_t nq, const __m512i *wb, float *cb, int first, int prefetch_rows,
                           struct next_codes *nc) {
     const size_t astr = g->a_stride;
     const char *a = (const char *)g->a + (size_t)i * astr + (size_t)q0 * 4;
@@ -260,8 +264,8 @@ static void multiply_rows(const struct cpu_gemm_args *g, int64_t i, int rows1, i
         prefetch_next_codes(nc);
         /* the next step's activation lines into L1 while this one multiplies
          * (tile loads are not followed by the hardware prefetchers) */
-        if (prefetch_a && s + TILE_PAIRS < nq)
-            for (int r = 0; r < (rows1 ? 2 * TILE_ROWS : TILE_ROWS); r++)
+        if (s + TILE_PAIRS < nq)
+            for (int r = 0; r < prefetch_rows; r++)
                 _mm_prefetch(a + (size_t)r * astr + (s + TILE_PAIRS) * 4, _MM_HINT_T0);
         tile_step(a + s * 4, astr, wb + 2 * s, rows1);
     }
@@ -295,7 +299,7 @@ static void blocked_amx(const struct cpu_gemm_args *g, int64_t m0, int64_t m1, i
                 for (int h = 0; h < np; h++) {
                     float *cb = cbuf + (size_t)h * cpanel + (size_t)(i - m0) * 32;
                     multiply_rows(g, i, rows1, q0, nq, wb + (size_t)h * 2 * KCPA, cb, first,
-                                  h == 0, &nc);
+                                  h == 0 ? rows : 0, &nc);
                     if (last)
                         epilogue_rows(g, i, rows, (p + h) * BF16_NR, cb);
                 }
