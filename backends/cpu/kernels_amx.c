@@ -191,51 +191,24 @@ AMX_INLINE void epilogue_rows(const struct cpu_gemm_args *g, int64_t row0, int r
  * 43.2-50.2 with 8; M = 128 12.7-15.5 / 11.6-13.2 / 11.4-14.4 ms. */
 #define PANEL_GROUP 4
 
-/* The codes of the block converted after this one, prefetched into L2 a
- * few lines per tile step while this block multiplies: the conversion
- * otherwise waits on memory for every block (on the Xeon, converting one
- * thread's half of a 6144 x 5120 weight took 1.0-1.5 ms of the 5-12 ms of
- * a call at M = 128, reading at 11-16 GB/s). Lines are 64 bytes, one k pair
- * of a panel each; the block's lines of panel h start at first + h *
- * panel_bytes. */
-struct next_codes {
-    const uint8_t *first;
-    size_t panel_bytes;
-    int64_t lines_per_panel, lines, done;
-    int per_step;
+/* The codes converted after this block (next_codes), fetched into L2
+ * evenly over this block's tile steps: the conversion otherwise waits on
+ * memory for every block (on the Xeon, converting one thread's half of a
+ * 6144 x 5120 weight took 1.0-1.5 ms of the 5-12 ms of a call at M = 128,
+ * reading at 11-16 GB/s). */
+struct codes_ahead {
+    struct next_codes nx;
+    size_t pb;
+    int64_t step, steps;
 };
 
-/* The codes of the block after (panels [p, p + np), k pairs from q0, nq
- * of them) among panels [p, p1), fetched over `steps` tile steps; lines =
- * 0 when there is none. */
-static struct next_codes next_block_codes(const struct cpu_gemm_args *g, int64_t p, int64_t p1,
-                                          int64_t q0, int64_t nq, int64_t steps) {
-    const size_t pb = fp8f_cpu_bf16_panel_bytes(g->k);
-    const int64_t kp = kpairs(g->k);
-    int64_t pn = p, qn = q0 + nq;
-    if (qn >= kp) {
-        pn = p + PANEL_GROUP;
-        qn = 0;
+AMX_INLINE void fetch_codes_ahead(struct codes_ahead *ca) {
+    if (ca->nx.codes) {
+        const int64_t j0 = ca->step * ca->nx.lines / ca->steps;
+        const int64_t j1 = (ca->step + 1) * ca->nx.lines / ca->steps;
+        prefetch_codes(ca->nx.codes, ca->nx.lines, ca->nx.np, ca->pb, j0, j1);
     }
-    struct next_codes nc = {0};
-    if (pn >= p1)
-        return nc;
-    const int64_t panels = p1 - pn < PANEL_GROUP ? p1 - pn : PANEL_GROUP;
-    nc.first = g->w + (size_t)pn * pb + (size_t)qn * 64;
-    nc.panel_bytes = pb;
-    nc.lines_per_panel = kp - qn < KCPA ? kp - qn : KCPA;
-    nc.lines = panels * nc.lines_per_panel;
-    nc.per_step = (int)((nc.lines + steps - 1) / steps);
-    return nc;
-}
-
-AMX_INLINE void prefetch_next_codes(struct next_codes *nc) {
-    for (int j = 0; j < nc->per_step && nc->done < nc->lines; j++, nc->done++) {
-        const int64_t h = nc->done / nc->lines_per_panel;
-        const int64_t line = nc->done - h * nc->lines_per_panel;
-        _mm_prefetch((const char *)nc->first + (size_t)h * nc->panel_bytes + (size_t)line * 64,
-                     _MM_HINT_T1);
-    }
+    ca->step++;
 }
 
 /* Rows [i, i + rows0 + rows1) times the converted block (nq k pairs from
@@ -247,7 +220,7 @@ AMX_INLINE void prefetch_next_codes(struct next_codes *nc) {
  * no faster, backends/cpu/NOTES.md, 2026-12-05). */
 static void multiply_rows(const struct cpu_gemm_args *g, int64_t i, int rows1, int64_t q0,
                           int64_t nq, const __m512i *wb, float *cb, int first, int prefetch_rows,
-                          struct next_codes *nc) {
+                          struct codes_ahead *ahead) {
     const size_t astr = g->a_stride;
     const char *a = (const char *)g->a + (size_t)i * astr + (size_t)q0 * 4;
     if (first) {
@@ -261,7 +234,7 @@ static void multiply_rows(const struct cpu_gemm_args *g, int64_t i, int rows1, i
         }
     }
     for (int64_t s = 0; s < nq; s += TILE_PAIRS) {
-        prefetch_next_codes(nc);
+        fetch_codes_ahead(ahead);
         /* the next step's activation lines into L1 while this one multiplies
          * (tile loads are not followed by the hardware prefetchers) */
         if (s + TILE_PAIRS < nq)
@@ -292,14 +265,14 @@ static void blocked_amx(const struct cpu_gemm_args *g, int64_t m0, int64_t m1, i
             const int first = q0 == 0, last = q0 + nq >= kp;
             const int64_t row_groups = (m1 - m0 + 2 * TILE_ROWS - 1) / (2 * TILE_ROWS);
             const int64_t steps = row_groups * np * ((nq + TILE_PAIRS - 1) / TILE_PAIRS);
-            struct next_codes nc = next_block_codes(g, p, p1, q0, nq, steps);
+            struct codes_ahead ahead = {next_codes(g, p, np, p1, q0, KCPA), pb, 0, steps};
             for (int64_t i = m0; i < m1; i += 2 * TILE_ROWS) {
                 int rows0, rows1;
                 const int rows = next_rows(m1 - i, &rows0, &rows1, &loaded);
                 for (int h = 0; h < np; h++) {
                     float *cb = cbuf + (size_t)h * cpanel + (size_t)(i - m0) * 32;
                     multiply_rows(g, i, rows1, q0, nq, wb + (size_t)h * 2 * KCPA, cb, first,
-                                  h == 0 ? rows : 0, &nc);
+                                  h == 0 ? rows : 0, &ahead);
                     if (last)
                         epilogue_rows(g, i, rows, (p + h) * BF16_NR, cb);
                 }

@@ -328,44 +328,6 @@ AVX512_INLINE void block_micro(const struct cpu_gemm_args *g, int64_t m0, int mr
     default: CALL(6); break;                                                                   \
     }
 
-/* The codes a blocked pass converts next, fetched into L2 while the rows
- * multiply the current block so that converting them does not wait on
- * memory: one 64-byte line per k pair and panel, `lines` per panel, from
- * `codes` (panels pb bytes apart); NULL: nothing follows. */
-struct next_codes {
-    const uint8_t *codes;
-    int64_t lines;
-    int np;
-};
-
-/* After k pairs [q0, q0 + kcp) of np panels from p: the next k pairs of the
- * same panels, else the first block of the panels after them (below p1). */
-static inline struct next_codes next_codes(const struct cpu_gemm_args *g, int64_t p, int np,
-                                           int64_t p1, int64_t q0, int64_t kcp) {
-    const size_t pb = fp8f_cpu_bf16_panel_bytes(g->k);
-    const int64_t kp = kpairs(g->k);
-    struct next_codes nx = {NULL, 0, np};
-    if (q0 + kcp < kp) {
-        nx.codes = g->w + (size_t)p * pb + (size_t)(q0 + kcp) * 64;
-        nx.lines = kp - q0 - kcp < kcp ? kp - q0 - kcp : kcp;
-    } else if (p + np < p1) {
-        nx.codes = g->w + (size_t)(p + np) * pb;
-        nx.lines = kp < kcp ? kp : kcp;
-        nx.np = p1 - p - np < np ? (int)(p1 - p - np) : np;
-    }
-    return nx;
-}
-
-/* Lines [j0, j1) of each of np panels from codes. Always inlined: GCC
- * deems a function whose only effect is prefetching free of side effects
- * and drops the calls to it (GCC 12, -O2). */
-AVX512_INLINE void prefetch_codes(const uint8_t *codes, int64_t lines, int np, size_t pb,
-                                  int64_t j0, int64_t j1) {
-    for (int64_t j = j0; j < j1 && j < lines; j++)
-        for (int h = 0; h < np; h++)
-            _mm_prefetch((const char *)(codes + h * pb + j * 64), _MM_HINT_T1);
-}
-
 /* Rows [m0, m1) against np panels from p (1 or 2, a constant where this is
  * inlined): per block of k pairs, the panels' codes converted into wb (per
  * k pair the two registers of each panel in turn, 32 KB in all), then every
