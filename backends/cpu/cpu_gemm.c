@@ -13,6 +13,7 @@
  * values are exact in f32 and bf16 -> f32, so the only error is the f32
  * accumulation order and the final rounding.
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -50,9 +51,32 @@ static void *take_act_buffer(struct fp8f_backend *be, size_t bytes) {
     return malloc(bytes);
 }
 
+/* The threads' split of a block's panels: chunks of whole units of
+ * kr->split_panels, each a 1/threads share of the units left (at least
+ * one), taken from `next` in order as threads come for them (OpenMP's
+ * guided schedule, with the chunk's bounds: a gemm_block call covers the
+ * whole chunk, so a kernel's prefetch of the next block of codes runs on
+ * across its units). Returns 0 when none is left. */
+static int take_chunk(atomic_llong *next, int64_t units, int threads, int64_t *u0, int64_t *u1) {
+    long long first = atomic_load_explicit(next, memory_order_relaxed);
+    for (;;) {
+        if (first >= units)
+            return 0;
+        long long size = (units - first) / threads;
+        size = size < 1 ? 1 : size;
+        if (atomic_compare_exchange_weak_explicit(next, &first, first + size,
+                                                  memory_order_relaxed, memory_order_relaxed)) {
+            *u0 = first;
+            *u1 = first + size;
+            return 1;
+        }
+    }
+}
+
 /* Everything a GEMM call allocates, sized for its M. */
 struct gemm_memory {
     int threads;
+    int64_t units; /* the weight's panels in units of kr->split_panels */
     size_t arow, a_bytes, kscr;
     char *work;       /* the context's work buffer (kept) */
     void *act;        /* a dense activation's codes and scales (the call's own), else NULL */
@@ -67,9 +91,10 @@ static fp8f_status gemm_memory(struct fp8f_backend *be, const fp8f_act *a,
     const struct cpu_kernels *kr = cw->kern;
     const int64_t m = a->kind == FP8F_ACT_DENSE ? a->dense.rows : a->quant.q.rows;
     int threads = fp8f_cpu_threads(be);
-    /* not more threads than panels; one thread for tiny problems */
-    if (threads > cw->panels)
-        threads = (int)cw->panels;
+    const int64_t units = (cw->panels + kr->split_panels - 1) / kr->split_panels;
+    /* not more threads than units of work; one thread for tiny problems */
+    if (threads > units)
+        threads = (int)units;
     if ((double)m * (double)w->n * (double)w->k < 65536.0)
         threads = 1;
     /* The context's work buffer: one block of rows of the activation in the
@@ -77,7 +102,7 @@ static fp8f_status gemm_memory(struct fp8f_backend *be, const fp8f_act *a,
      * page faults on the next call: 5 % of the time at M = 512) and bounded
      * by CPU_GEMM_MC rows, whatever M. */
     const int64_t block_rows = m < CPU_GEMM_MC ? m : CPU_GEMM_MC;
-    *gm = (struct gemm_memory){.threads = threads, .arow = kr->a_row_bytes(w->k)};
+    *gm = (struct gemm_memory){.threads = threads, .units = units, .arow = kr->a_row_bytes(w->k)};
     gm->kscr = round_page(kr->scratch_bytes(w->k));
     gm->a_bytes = round_page((size_t)block_rows * gm->arow);
     if (gm->kscr > (SIZE_MAX / 2 - gm->a_bytes) / (size_t)threads)
@@ -155,8 +180,9 @@ fp8f_status fp8f_cpu_linear_ptpc(struct fp8f_backend *be, const fp8f_act *a,
         .out_stride = out->stride,
         .fp8 = w->fp8_dtype,
     };
-    const int64_t panels = cw->panels;
+    const int64_t panels = cw->panels, units = gm.units, unit = kr->split_panels;
     const size_t out_row = (size_t)out->stride * fp8f_dtype_size(out->dtype);
+    atomic_llong next_unit; /* the block's first unit no thread has taken */
 #pragma omp parallel num_threads(gm.threads) if (gm.threads > 1)
     {
 #ifdef _OPENMP
@@ -164,8 +190,6 @@ fp8f_status fp8f_cpu_linear_ptpc(struct fp8f_backend *be, const fp8f_act *a,
 #else
         const int t = 0, nt = 1;
 #endif
-        /* a contiguous share of the panels: each weight byte read by one thread */
-        const int64_t p0 = panels * t / nt, p1 = panels * (t + 1) / nt;
         void *mine = work + a_bytes + kscr * (size_t)t;
         for (int64_t m0 = 0; m0 < m; m0 += CPU_GEMM_MC) {
             const int64_t rows = m - m0 < CPU_GEMM_MC ? m - m0 : CPU_GEMM_MC;
@@ -173,14 +197,23 @@ fp8f_status fp8f_cpu_linear_ptpc(struct fp8f_backend *be, const fp8f_act *a,
             const int64_t r0 = rows * t / nt, r1 = rows * (t + 1) / nt;
             kr->prep_a(qa.q.data + (size_t)(m0 + r0) * (size_t)qa.q.stride, qa.q.stride, r1 - r0,
                        w->k, w->fp8_dtype, work + (size_t)r0 * arow);
+            if (t == 0)
+                atomic_store_explicit(&next_unit, 0, memory_order_relaxed);
 #pragma omp barrier
-            /* ... and multiplies all of them by its panels */
+            /* ... and multiplies all of them by the chunks of panels it
+             * takes (each weight byte read by one thread). Chunks, not
+             * static halves: the two vCPUs of the VMs measured here do not
+             * run at the same speed for long. Timed per thread inside
+             * this loop (Zen 4, 6144 x 5120, 2 threads, static halves),
+             * the second thread finished 1-8 ms after the first at M =
+             * 128 (calls of 20-27 ms) and 5-32 ms after it at M = 512
+             * (80-108 ms). */
             struct cpu_gemm_args blk = g;
             blk.sa = g.sa + m0;
             blk.m = rows;
             blk.out = (char *)out->data + (size_t)m0 * out_row;
-            if (p0 < p1)
-                kr->gemm_block(&blk, 0, rows, p0, p1, mine);
+            for (int64_t u0, u1; take_chunk(&next_unit, units, nt, &u0, &u1);)
+                kr->gemm_block(&blk, 0, rows, u0 * unit, u1 < units ? u1 * unit : panels, mine);
 #pragma omp barrier /* the next block overwrites the converted rows */
         }
     }

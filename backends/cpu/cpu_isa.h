@@ -156,8 +156,11 @@ struct cpu_kernels {
                            float inv_rms, void *out, fp8f_dtype ot, int64_t n);
 
     /* GEMM. The weight is stored in panels of `nr` output channels; one
-     * panel holds `panel_bytes(k)` bytes. */
-    int nr;
+     * panel holds `panel_bytes(k)` bytes. The threads split the panels in
+     * units of `split_panels` (a gemm_block call gets whole units but for
+     * the last): a multiple of the panels the kernel blocks together, and
+     * few enough that a unit is a small part of a thread's work. */
+    int nr, split_panels;
     size_t (*panel_bytes)(int64_t k);
     /* Packs rows [n0, n0 + nr) of the N x K codes q (row stride k; rows
      * past n are zero) into one panel. */

@@ -98,7 +98,16 @@ struct row_job {
 
 typedef void (*row_fn)(const struct row_job *job, int64_t r, int thread);
 
-/* fn(job, r, thread) for every row, split over `threads` OpenMP threads.
+/* fn(job, r, thread) for every row, split over `threads` OpenMP threads
+ * in guided chunks (contiguous rows, so that each row's prefetch of the
+ * next mostly serves its own thread): the two vCPUs of the VMs measured
+ * here do not run at the same speed for long, and with static halves one
+ * thread waited for the other 2-4 % of a call at M = 1024 and 2-7 % at M
+ * = 4096 (Zen 4, H = 5120, 2 threads, timed per thread). Guided against
+ * static, ten alternations of fp8fuse-bench, medians of the time in the
+ * pairs with the copy: add+norm+quant M = 1024 / 4096 1526 -> 1407 /
+ * 5641 -> 5197 us, bf16 quant 684 -> 665 / 2681 -> 2613 us (a noisy
+ * hour).
  * On one thread the loop runs here, outside any parallel region: libgomp
  * sets up a team even when an if clause keeps the region on one thread,
  * which took 0.4 us of the 2.7 us of add+norm+quant at M = 1, H = 5120
@@ -109,7 +118,7 @@ static void run_rows(const struct row_job *job, row_fn fn, int64_t rows, int thr
             fn(job, r, 0);
         return;
     }
-#pragma omp parallel for schedule(static) num_threads(threads)
+#pragma omp parallel for schedule(guided) num_threads(threads)
     for (int64_t r = 0; r < rows; r++)
         fn(job, r, thread_id());
 }

@@ -357,6 +357,7 @@ static void amx_gemm_block(const struct cpu_gemm_args *g, int64_t m0, int64_t m1
 
 const struct cpu_kernels fp8f_cpu_kernels_amx = {
     BF16_TABLE_ROWS_AND_PANELS,
+    .split_panels = PANEL_GROUP,
     .gemm_name = "amx-bf16 tdpbf16ps (32 rows x 32 channels a tile step; fp8->bf16 by vpermi2b; "
                  "M<=64 streams the weight once, larger M in 64 KB blocks; M=1 as avx512bf16)",
     .a_row_bytes = amx_a_row_bytes,

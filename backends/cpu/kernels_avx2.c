@@ -664,6 +664,7 @@ const struct cpu_kernels fp8f_cpu_kernels_avx2 = {
     .row_encode = row_encode,
     .row_norm_store = row_norm_store,
     .nr = NR,
+    .split_panels = 4, /* 64 channels: micro_rows takes up to 4 panels side by side */
     .panel_bytes = panel_bytes,
     .pack_panel = pack_panel,
     .a_row_bytes = f32_a_row_bytes,

@@ -254,6 +254,7 @@ const struct cpu_kernels fp8f_cpu_kernels_avx512 = {
     .store_fence = fp8f_cpu_avx512_store_fence,
     .row_norm_store = fp8f_cpu_avx512_row_norm_store,
     .nr = NR,
+    .split_panels = 2, /* 64 channels */
     .panel_bytes = panel_bytes,
     .pack_panel = pack_panel,
     .a_row_bytes = f32_a_row_bytes,

@@ -401,6 +401,7 @@ void fp8f_cpu_bf16_gemm_block(const struct cpu_gemm_args *g, int64_t m0, int64_t
 
 const struct cpu_kernels fp8f_cpu_kernels_avx512bf16 = {
     BF16_TABLE_ROWS_AND_PANELS,
+    .split_panels = 2, /* the blocked path takes panels in pairs */
     .gemm_name = "avx512bf16 vdpbf16ps (fp8->bf16 by vpermi2b in registers, 32-channel panels; "
                  "decode M<=32 streams the weight once)",
     .a_row_bytes = fp8f_cpu_bf16_a_row_bytes,

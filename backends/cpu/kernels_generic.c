@@ -140,6 +140,7 @@ const struct cpu_kernels fp8f_cpu_kernels_generic = {
     .row_encode = g_row_encode,
     .row_norm_store = g_row_norm_store,
     .nr = 1,
+    .split_panels = 64, /* 64 channels */
     .panel_bytes = g_panel_bytes,
     .pack_panel = g_pack_panel,
     .a_row_bytes = g_a_row_bytes,
