@@ -372,6 +372,19 @@ START_TEST(moderate_size) {
 }
 END_TEST
 
+/* A K of several converted blocks on every CPU block size (the BF16
+ * kernels convert up to 2048 k of one panel, 1024 of a pair, at a time
+ * where the L1d is small), ending in a partial one, with an odd panel
+ * left after the pairs: the partial sums carried between blocks. */
+START_TEST(long_k) {
+    fp8f_ctx *ctx = tu_ctx_create();
+    gemm_case gc = {.m = 40, .n = 97, .k = 4500, .at = FP8F_BF16, .ot = FP8F_F32,
+                    .w_fp8 = fp8f_ctx_fp8_dtype(ctx), .seed = 1750};
+    run_gemm_case(ctx, &gc, "gemm 40 x 97 x 4500");
+    fp8f_ctx_destroy(ctx);
+}
+END_TEST
+
 /* One context, calls whose work buffers grow and shrink: more rows than one
  * row block (the CPU converts and multiplies 512 at a time), then a longer
  * K on a few rows, then a shorter one; each call against the reference. */
@@ -402,6 +415,7 @@ static Suite *gemm_suite(void) {
     tcase_add_test(tc, small_shapes);
     tcase_add_test(tc, zero_rows);
     tcase_add_test(tc, moderate_size);
+    tcase_add_test(tc, long_k);
     tcase_add_test(tc, work_buffer_reuse);
     suite_add_tcase(s, tc);
     tc = tu_tcase("weights");

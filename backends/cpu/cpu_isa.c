@@ -36,6 +36,7 @@ int fp8f_cpu_isa_from_name(const char *name) {
 static struct {
     enum cpu_isa level;
     int divides_fast;
+    size_t l1d_bytes; /* 0: unknown */
     char model[64];
     char features[256];
 } det;
@@ -62,6 +63,28 @@ static int amx_permission(void) {
 #else
     return 0;
 #endif
+}
+
+/* The L1 data cache's size from cpuid: AMD's leaf 0x80000005, else the
+ * deterministic cache parameters of leaf 4 (Intel); 0 when neither says. */
+static size_t l1d_bytes(int amd, unsigned max_leaf) {
+    unsigned a, b, c, d;
+    if (amd) {
+        if ((unsigned)__get_cpuid_max(0x80000000u, NULL) < 0x80000005u)
+            return 0;
+        __cpuid(0x80000005u, a, b, c, d);
+        return (size_t)(c >> 24) * 1024;
+    }
+    for (unsigned i = 0; max_leaf >= 4 && i < 16; i++) {
+        __cpuid_count(4, i, a, b, c, d);
+        const unsigned type = a & 0x1f, level = (a >> 5) & 7;
+        if (type == 0)
+            break;
+        if (type == 1 && level == 1) /* data cache, level 1 */
+            return (size_t)((b >> 22) + 1) * (((b >> 12) & 0x3ff) + 1) * ((b & 0xfff) + 1) *
+                   ((size_t)c + 1);
+    }
+    return 0;
 }
 
 static void add_feature(const char *name) {
@@ -97,6 +120,7 @@ static void detect(void) {
     __cpuid(1, a, b, c, d);
     const unsigned family = ((a >> 8) & 0xf) == 0xf ? 0xf + ((a >> 20) & 0xff) : (a >> 8) & 0xf;
     det.divides_fast = amd && family >= 0x1a;
+    det.l1d_bytes = l1d_bytes(amd, max_leaf);
     const int osxsave = (c >> 27) & 1, avx = (c >> 28) & 1, fma = (c >> 12) & 1,
               f16c = (c >> 29) & 1;
     const uint64_t xcr0 = osxsave ? xgetbv0() : 0;
@@ -170,6 +194,11 @@ const char *fp8f_cpu_isa_features(void) {
 int fp8f_cpu_isa_divides_fast(void) {
     pthread_once(&once, detect);
     return det.divides_fast;
+}
+
+size_t fp8f_cpu_isa_l1d_bytes(void) {
+    pthread_once(&once, detect);
+    return det.l1d_bytes;
 }
 
 const struct cpu_kernels *fp8f_cpu_kernels_for(enum cpu_isa isa, enum cpu_isa *used) {

@@ -55,6 +55,8 @@ const char *fp8f_cpu_isa_features(void);
  * fp8 tie; elsewhere (Zen 2, Intel) the divider is 2-4x slower and the
  * reciprocal encode wins even on those rows. */
 int fp8f_cpu_isa_divides_fast(void);
+/* The size of a core's L1 data cache in bytes from cpuid, 0 when unknown. */
+size_t fp8f_cpu_isa_l1d_bytes(void);
 
 /* ---- GEMM geometry shared by framework and kernels ---- */
 

@@ -6,19 +6,38 @@
  *
  * Decode (M <= 32): the weight streams from memory once, converted in
  * registers, for groups of up to 8 rows. Larger M: per pair of panels,
- * blocks of k pairs are converted into a 32 KB bf16 buffer (L1) and
- * reused by every 6-row x 64-channel micro-kernel (one panel left over:
- * 8 rows x 32 channels), while the next block's codes are prefetched into
- * L2; partial sums between blocks live in a per-thread f32 buffer.
+ * blocks of k pairs are converted into a bf16 buffer (32 KB in L1, or
+ * 128 KB in L2 where the L1d is small: block_kpairs) and reused by every
+ * 6-row x 64-channel micro-kernel (one panel left over: 8 rows x 32
+ * channels), while the next block's codes are prefetched into L2; partial
+ * sums between blocks live in a per-thread f32 buffer.
  */
 #include "kernels_bf16.h"
 
 #define NR BF16_NR
 #define MR 8
-#define KCP 256 /* k pairs per converted block: 256 * 128 bytes = 32 KB */
+/* k pairs per converted block of one panel (a pair of panels takes half
+ * as many): 256, 32 KB, where it stays in L1 beside the activation's lines
+ * and the partial sums (an L1d of 48 KB or more: on the Zen 5, 16, 24 and
+ * 40 KB blocks were no faster or 3-4 % slower); else 1024, 128 KB from
+ * L2, which it is read from anyway there, with a quarter of the partial
+ * sums' trips through memory. Zen 4 (32 KB L1d), 2 threads, the kernel
+ * alone on each thread's half of 6144 x 5120, best of 3 in five rounds,
+ * share of the vdpbf16ps peak, 32 KB -> 128 KB blocks: M = 48 0.82 ->
+ * 0.85, M = 64 0.83-0.84 -> 0.84-0.88, M = 128 0.90 -> 0.92, M = 256
+ * 0.94 -> 0.95, M = 512 0.94-0.95 -> 0.96 (K = 12288 alike; 256 KB blocks
+ * the same as 128 KB at M >= 128, slower below). fp8fuse-bench, four
+ * alternations, paired with oneDNN: M = 64 0.93-0.95x -> 0.95-0.97x, M =
+ * 128 0.94-0.96x -> 0.96x, M = 512 0.92-0.97x -> 0.98-1.00x; M = 33, the
+ * fewest rows that take this path, 5.55-5.68 -> 5.76-5.78 ms. */
+static int64_t block_kpairs(void) {
+    const size_t l1d = fp8f_cpu_isa_l1d_bytes();
+    return l1d == 0 || l1d >= 48 * 1024 ? 256 : 1024;
+}
+
 /* Two panels side by side: 6 rows x 64 channels (24 accumulators, 4 weight
  * loads and 6 broadcasts per 24 vdpbf16ps), k pairs per converted block
- * halved to keep it at 32 KB. */
+ * halved to keep its size. */
 #define MR2 6
 
 /* ---- norm rows ---- */
@@ -187,7 +206,7 @@ void fp8f_cpu_bf16_prep_a(const uint8_t *codes, int64_t lda, int64_t m, int64_t 
 
 size_t fp8f_cpu_bf16_scratch_bytes(int64_t k) {
     (void)k;
-    return (size_t)KCP * 128 + (size_t)CPU_GEMM_MC * 2 * NR * 4 + 64;
+    return (size_t)block_kpairs() * 128 + (size_t)CPU_GEMM_MC * 2 * NR * 4 + 64;
 }
 
 #define DP(acc, a, w) (acc) = _mm512_dpbf16_ps((acc), (__m512bh)(a), (__m512bh)(w))
@@ -330,14 +349,15 @@ AVX512_INLINE void block_micro(const struct cpu_gemm_args *g, int64_t m0, int mr
 
 /* Rows [m0, m1) against np panels from p (1 or 2, a constant where this is
  * inlined): per block of k pairs, the panels' codes converted into wb (per
- * k pair the two registers of each panel in turn, 32 KB in all), then every
+ * k pair the two registers of each panel in turn, block_kpairs() * 128
+ * bytes in all), then every
  * block of rows multiplied by it, each row block also prefetching a slice
  * of the next codes. */
 AVX512_INLINE void blocked_panels(const struct cpu_gemm_args *g, const struct tabs *t,
                                   int64_t m0, int64_t m1, int64_t p, int np, int64_t p1,
                                   __m512i *wb, float *cbuf) {
     const size_t pb = fp8f_cpu_bf16_panel_bytes(g->k);
-    const int64_t kp = kpairs(g->k), kcp = KCP / np;
+    const int64_t kp = kpairs(g->k), kcp = block_kpairs() / np;
     const int rows = np == 1 ? MR : MR2;
     const int64_t row_blocks = (m1 - m0 + rows - 1) / rows;
     const uint8_t *wp = g->w + (size_t)p * pb;
@@ -391,7 +411,7 @@ void fp8f_cpu_bf16_gemm_block(const struct cpu_gemm_args *g, int64_t m0, int64_t
         return;
     }
     __m512i *wb = (__m512i *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
-    float *cbuf = (float *)(wb + 2 * KCP);
+    float *cbuf = (float *)(wb + 2 * block_kpairs());
     int64_t p = p0;
     for (; p + 2 <= p1; p += 2) /* panels in pairs */
         blocked_panels(g, &t, m0, m1, p, 2, p1, wb, cbuf);
