@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <xmmintrin.h> /* _mm_getcsr, _mm_setcsr */
@@ -733,6 +734,26 @@ START_TEST(sum_of_squares_order) {
 }
 END_TEST
 
+/* The L1d size the GEMM's block size goes by (kernels_avx512bf16.c), from
+ * our own cpuid reading: glibc's where it tells one on x86 (its own cpuid
+ * code), else 0 (not read off other CPUs) or a plausible size. */
+START_TEST(l1d_size) {
+    const size_t ours = fp8f_cpu_isa_l1d_bytes();
+    long libc = -1;
+#ifdef _SC_LEVEL1_DCACHE_SIZE
+    libc = sysconf(_SC_LEVEL1_DCACHE_SIZE);
+#endif
+    printf("test_cpu_isa: L1d %zu bytes (libc: %ld)\n", ours, libc);
+#if defined(__x86_64__) || defined(__i386__)
+    if (libc > 0)
+        ck_assert_msg(ours == (size_t)libc, "L1d %zu bytes, libc says %ld", ours, libc);
+    else
+#endif
+        ck_assert_msg(ours == 0 || (ours >= 8192 && ours <= 1 << 20 && ours % 1024 == 0),
+                      "L1d %zu bytes", ours);
+}
+END_TEST
+
 START_TEST(isa_names_and_env) {
     for (int i = 0; i < CPU_ISA_COUNT; i++)
         ck_assert_int_eq(fp8f_cpu_isa_from_name(fp8f_cpu_isa_name((enum cpu_isa)i)), i);
@@ -771,6 +792,7 @@ static Suite *cpu_isa_suite(void) {
     Suite *s = suite_create("cpu_isa");
     TCase *tc = tu_tcase("levels");
     tcase_add_test(tc, isa_names_and_env);
+    tcase_add_test(tc, l1d_size);
     tcase_add_loop_test(tc, norm_quant_levels, 0, CPU_ISA_COUNT);
     tcase_add_loop_test(tc, gemm_levels, 0, CPU_ISA_COUNT);
     tcase_add_loop_test(tc, gemm_every_activation_code, 0, CPU_ISA_COUNT);

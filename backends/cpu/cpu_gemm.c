@@ -182,7 +182,7 @@ fp8f_status fp8f_cpu_linear_ptpc(struct fp8f_backend *be, const fp8f_act *a,
     };
     const int64_t panels = cw->panels, units = gm.units, unit = kr->split_panels;
     const size_t out_row = (size_t)out->stride * fp8f_dtype_size(out->dtype);
-    atomic_llong next_unit; /* the block's first unit no thread has taken */
+    atomic_llong next_unit = 0; /* the block's first unit no thread has taken */
 #pragma omp parallel num_threads(gm.threads) if (gm.threads > 1)
     {
 #ifdef _OPENMP
