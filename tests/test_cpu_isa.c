@@ -326,17 +326,18 @@ START_TEST(gemm_levels) {
     tu_rng rng;
     tu_rng_seed(&rng, 777 + (uint64_t)_i);
     /* every decode row count (1..8: each has its own unrolled kernel), row
-     * groups of the decode (9, 17, 32), then the blocked sizes (amx: the
-     * streamed tiles up to 64 rows, in groups of 32, blocked from 65); the
-     * last: two row blocks of the framework (CPU_GEMM_MC rows and a few) */
-    static const int64_t ms[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 17, 32, 33, 64, 65, CPU_GEMM_MC + 88};
+     * groups of the decode (9, 17, 32; up to 192 on Zen 4), then the
+     * blocked sizes (amx: the streamed tiles up to 64 rows, in groups of
+     * 32, blocked from 65; Zen 4's first blocked size 193); the last: two
+     * row blocks of the framework (CPU_GEMM_MC rows and a few) */
+    static const int64_t ms[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 17, 32, 33, 64, 65, 193, CPU_GEMM_MC + 88};
     static const int64_t ns[] = {1, 31, 32, 67};
     static const int64_t ks[] = {1, 2, 31, 64, 515};
     int idx = 0;
     for (size_t mi = 0; mi < sizeof ms / sizeof *ms; mi++)
         for (size_t ni = 0; ni < sizeof ns / sizeof *ns; ni++)
             for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++, idx++) {
-                if (ms[mi] > CPU_GEMM_MC && (ks[ki] < 64 || ns[ni] < 32))
+                if (ms[mi] > 128 && (ks[ki] < 64 || ns[ni] < 32))
                     continue; /* keep the big-M cases few */
                 const fp8f_dtype ctx_fp8 = idx % 3 == 0 ? FP8F_E4M3FNUZ : FP8F_E4M3FN;
                 const fp8f_dtype w_fp8 = idx % 5 == 0 ? FP8F_E4M3FN : ctx_fp8;

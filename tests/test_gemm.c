@@ -375,12 +375,13 @@ END_TEST
 /* A K of several converted blocks on every CPU block size (the BF16
  * kernels convert up to 2048 k of one panel, 1024 of a pair, at a time
  * where the L1d is small), ending in a partial one, with an odd panel
- * left after the pairs: the partial sums carried between blocks. */
+ * left after the pairs: the partial sums carried between blocks. Rows
+ * enough for the blocked path on every CPU (more than 192). */
 START_TEST(long_k) {
     fp8f_ctx *ctx = tu_ctx_create();
-    gemm_case gc = {.m = 40, .n = 97, .k = 4500, .at = FP8F_BF16, .ot = FP8F_F32,
+    gemm_case gc = {.m = 200, .n = 65, .k = 4500, .at = FP8F_BF16, .ot = FP8F_F32,
                     .w_fp8 = fp8f_ctx_fp8_dtype(ctx), .seed = 1750};
-    run_gemm_case(ctx, &gc, "gemm 40 x 97 x 4500");
+    run_gemm_case(ctx, &gc, "gemm 200 x 65 x 4500");
     fp8f_ctx_destroy(ctx);
 }
 END_TEST

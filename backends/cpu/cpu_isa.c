@@ -36,6 +36,7 @@ int fp8f_cpu_isa_from_name(const char *name) {
 static struct {
     enum cpu_isa level;
     int divides_fast;
+    int splits_512;
     size_t l1d_bytes; /* 0: unknown */
     char model[64];
     char features[256];
@@ -120,6 +121,7 @@ static void detect(void) {
     __cpuid(1, a, b, c, d);
     const unsigned family = ((a >> 8) & 0xf) == 0xf ? 0xf + ((a >> 20) & 0xff) : (a >> 8) & 0xf;
     det.divides_fast = amd && family >= 0x1a;
+    det.splits_512 = amd && family == 0x19; /* Zen 4 (Zen 3 has no AVX-512) */
     det.l1d_bytes = l1d_bytes(amd, max_leaf);
     const int osxsave = (c >> 27) & 1, avx = (c >> 28) & 1, fma = (c >> 12) & 1,
               f16c = (c >> 29) & 1;
@@ -194,6 +196,11 @@ const char *fp8f_cpu_isa_features(void) {
 int fp8f_cpu_isa_divides_fast(void) {
     pthread_once(&once, detect);
     return det.divides_fast;
+}
+
+int fp8f_cpu_isa_splits_512(void) {
+    pthread_once(&once, detect);
+    return det.splits_512;
 }
 
 size_t fp8f_cpu_isa_l1d_bytes(void) {

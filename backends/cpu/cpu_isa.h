@@ -55,6 +55,11 @@ const char *fp8f_cpu_isa_features(void);
  * fp8 tie; elsewhere (Zen 2, Intel) the divider is 2-4x slower and the
  * reciprocal encode wins even on those rows. */
 int fp8f_cpu_isa_divides_fast(void);
+/* Whether the core runs 512-bit operations as two 256-bit halves, one
+ * 512-bit vdpbf16ps a cycle (AMD family 0x19, Zen 4): there the GEMM's
+ * conversion in registers hides behind the dot products for more rows
+ * (kernels_avx512bf16.c's decode_rows). */
+int fp8f_cpu_isa_splits_512(void);
 /* The size of a core's L1 data cache in bytes from cpuid, 0 when unknown. */
 size_t fp8f_cpu_isa_l1d_bytes(void);
 

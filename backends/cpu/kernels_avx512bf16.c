@@ -4,8 +4,9 @@
  * top of the AVX-512 flags. The panel layout and the fp8 -> bf16
  * conversion are in kernels_bf16.h (the AMX table shares them).
  *
- * Decode (M <= 32): the weight streams from memory once, converted in
- * registers, for groups of up to 8 rows. Larger M: per pair of panels,
+ * Decode (M <= 32, or 192 on Zen 4: decode_rows): the weight streams from
+ * memory once, converted in registers, for groups of up to 8 rows. Larger
+ * M: per pair of panels,
  * blocks of k pairs are converted into a bf16 buffer (32 KB in L1, or
  * 128 KB in L2 where the L1d is small: block_kpairs) and reused by every
  * 6-row x 64-channel micro-kernel (one panel left over: 8 rows x 32
@@ -215,11 +216,18 @@ size_t fp8f_cpu_bf16_scratch_bytes(int64_t k) {
  * to MR rows per panel: the first group streams the panel from memory, the
  * others find it in L2 (160 KB at K = 5120). Converting it once per group
  * still beats the blocked path's conversion into memory and its partial
- * sums there up to about 32 rows: EPYC Zen 5, 2 threads, 6144 x 5120,
- * cycles per k pair and panel at M = 9 / 16 / 24 / 32 / 64, blocked 18 /
- * 26 / 34-35 / 41-44 / 76-80, decode groups 13 / 18-19 / 27-30 / 36-37 /
- * 74-87 (and at K = 12288 alike). */
-#define DECODE_ROWS (4 * MR)
+ * sums there up to about 32 rows on a core that issues two 512-bit
+ * vdpbf16ps a cycle: EPYC Zen 5, 2 threads, 6144 x 5120, cycles per k
+ * pair and panel at M = 9 / 16 / 24 / 32 / 64, blocked 18 / 26 / 34-35 /
+ * 41-44 / 76-80, decode groups 13 / 18-19 / 27-30 / 36-37 / 74-87 (and at
+ * K = 12288 alike). Where 512-bit operations run as two 256-bit halves
+ * (Zen 4: one vdpbf16ps a cycle), a group's conversion hides behind its
+ * dot products up to 192 rows: the kernel alone, 2 threads, each its half
+ * of 6144 x 5120, share of the vdpbf16ps peak, blocked (128 KB blocks) ->
+ * decode: M = 48 0.82-0.84 -> 0.93-0.94, M = 64 0.86-0.88 -> 0.95, M =
+ * 128 0.91-0.92 -> 0.95, M = 192 0.94 -> 0.95; M = 256 the same (0.95),
+ * M = 512 at K = 12288 0.95 -> 0.93-0.94. */
+static int64_t decode_rows(void) { return fp8f_cpu_isa_splits_512() ? 192 : 4 * MR; }
 
 /* Decode: rows [m0, m0 + mr), one panel, the weight streamed from memory.
  * Up to 5 rows, two accumulator sets (U) hide the vdpbf16ps latency; from 6
@@ -395,7 +403,7 @@ AVX512_INLINE void blocked_panels(const struct cpu_gemm_args *g, const struct ta
 void fp8f_cpu_bf16_gemm_block(const struct cpu_gemm_args *g, int64_t m0, int64_t m1, int64_t p0,
                               int64_t p1, void *scratch) {
     const struct tabs t = make_tabs(g->fp8);
-    if (m1 - m0 <= DECODE_ROWS) {
+    if (m1 - m0 <= decode_rows()) {
         const size_t pb = fp8f_cpu_bf16_panel_bytes(g->k);
         const int64_t rows = m1 - m0, groups = (rows + MR - 1) / MR;
         for (int64_t p = p0; p < p1; p++) {
@@ -423,7 +431,7 @@ const struct cpu_kernels fp8f_cpu_kernels_avx512bf16 = {
     BF16_TABLE_ROWS_AND_PANELS,
     .split_panels = 2, /* the blocked path takes panels in pairs */
     .gemm_name = "avx512bf16 vdpbf16ps (fp8->bf16 by vpermi2b in registers, 32-channel panels; "
-                 "decode M<=32 streams the weight once)",
+                 "decode M<=32, M<=192 on Zen 4, streams the weight once)",
     .a_row_bytes = fp8f_cpu_bf16_a_row_bytes,
     .prep_a = fp8f_cpu_bf16_prep_a,
     .scratch_bytes = fp8f_cpu_bf16_scratch_bytes,
