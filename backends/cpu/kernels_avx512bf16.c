@@ -6,12 +6,12 @@
  *
  * Decode (M <= 32, or 192 on Zen 4: decode_rows): the weight streams from
  * memory once, converted in registers, for groups of up to 8 rows. Larger
- * M: per pair of panels,
- * blocks of k pairs are converted into a bf16 buffer (32 KB in L1, or
- * 128 KB in L2 where the L1d is small: block_kpairs) and reused by every
- * 6-row x 64-channel micro-kernel (one panel left over: 8 rows x 32
- * channels), while the next block's codes are prefetched into L2; partial
- * sums between blocks live in a per-thread f32 buffer.
+ * M: per pair of panels, blocks of k pairs are converted into a bf16
+ * buffer (32 KB in L1, or 128 KB in L2 where the L1d is small:
+ * block_kpairs) and reused by every 6-row x 64-channel micro-kernel (one
+ * panel left over: 8 rows x 32 channels), while the next block's codes
+ * are prefetched into L2; partial sums between blocks live in a
+ * per-thread f32 buffer.
  */
 #include "kernels_bf16.h"
 
@@ -30,7 +30,9 @@
  * the same as 128 KB at M >= 128, slower below). fp8fuse-bench, four
  * alternations, paired with oneDNN: M = 64 0.93-0.95x -> 0.95-0.97x, M =
  * 128 0.94-0.96x -> 0.96x, M = 512 0.92-0.97x -> 0.98-1.00x; M = 33, the
- * fewest rows that take this path, 5.55-5.68 -> 5.76-5.78 ms. */
+ * fewest rows that took this path, 5.55-5.68 -> 5.76-5.78 ms. (Measured
+ * before decode_rows gave the Zen 4 the decode kernel up to 192 rows:
+ * there the blocks serve M >= 193.) */
 static int64_t block_kpairs(void) {
     const size_t l1d = fp8f_cpu_isa_l1d_bytes();
     return l1d == 0 || l1d >= 48 * 1024 ? 256 : 1024;
@@ -358,9 +360,8 @@ AVX512_INLINE void block_micro(const struct cpu_gemm_args *g, int64_t m0, int mr
 /* Rows [m0, m1) against np panels from p (1 or 2, a constant where this is
  * inlined): per block of k pairs, the panels' codes converted into wb (per
  * k pair the two registers of each panel in turn, block_kpairs() * 128
- * bytes in all), then every
- * block of rows multiplied by it, each row block also prefetching a slice
- * of the next codes. */
+ * bytes in all), then every block of rows multiplied by it, each row
+ * block also prefetching a slice of the next codes. */
 AVX512_INLINE void blocked_panels(const struct cpu_gemm_args *g, const struct tabs *t,
                                   int64_t m0, int64_t m1, int64_t p, int np, int64_t p1,
                                   __m512i *wb, float *cbuf) {
