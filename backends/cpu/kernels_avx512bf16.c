@@ -358,15 +358,16 @@ AVX512_INLINE void block_micro(const struct cpu_gemm_args *g, int64_t m0, int mr
     }
 
 /* Rows [m0, m1) against np panels from p (1 or 2, a constant where this is
- * inlined): per block of k pairs, the panels' codes converted into wb (per
- * k pair the two registers of each panel in turn, block_kpairs() * 128
- * bytes in all), then every block of rows multiplied by it, each row
- * block also prefetching a slice of the next codes. */
+ * inlined): per block of k pairs (block / np of them: block_kpairs), the
+ * panels' codes converted into wb (per k pair the two registers of each
+ * panel in turn, block * 128 bytes in all), then every block of rows
+ * multiplied by it, each row block also prefetching a slice of the next
+ * codes. */
 AVX512_INLINE void blocked_panels(const struct cpu_gemm_args *g, const struct tabs *t,
                                   int64_t m0, int64_t m1, int64_t p, int np, int64_t p1,
-                                  __m512i *wb, float *cbuf) {
+                                  int64_t block, __m512i *wb, float *cbuf) {
     const size_t pb = fp8f_cpu_bf16_panel_bytes(g->k);
-    const int64_t kp = kpairs(g->k), kcp = block_kpairs() / np;
+    const int64_t kp = kpairs(g->k), kcp = block / np;
     const int rows = np == 1 ? MR : MR2;
     const int64_t row_blocks = (m1 - m0 + rows - 1) / rows;
     const uint8_t *wp = g->w + (size_t)p * pb;
@@ -419,13 +420,14 @@ void fp8f_cpu_bf16_gemm_block(const struct cpu_gemm_args *g, int64_t m0, int64_t
         }
         return;
     }
+    const int64_t block = block_kpairs();
     __m512i *wb = (__m512i *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
-    float *cbuf = (float *)(wb + 2 * block_kpairs());
+    float *cbuf = (float *)(wb + 2 * block);
     int64_t p = p0;
     for (; p + 2 <= p1; p += 2) /* panels in pairs */
-        blocked_panels(g, &t, m0, m1, p, 2, p1, wb, cbuf);
+        blocked_panels(g, &t, m0, m1, p, 2, p1, block, wb, cbuf);
     if (p < p1) /* an odd panel left */
-        blocked_panels(g, &t, m0, m1, p, 1, p1, wb, cbuf);
+        blocked_panels(g, &t, m0, m1, p, 1, p1, block, wb, cbuf);
 }
 
 const struct cpu_kernels fp8f_cpu_kernels_avx512bf16 = {
