@@ -79,6 +79,10 @@ fp8f_status fp8f__ctx_create_with_ops(const struct fp8f_backend_ops *ops,
 static fp8f_status create_on_hip(const fp8f_options *opt, fp8f_ctx **out, char *why,
                                  size_t why_len, int *has_gpu) {
     *has_gpu = 0;
+    if (fp8f__hip_gpu_without_code(why, why_len)) { /* before ROCm could abort */
+        *has_gpu = 1;
+        return FP8F_E_BACKEND;
+    }
     void *module = NULL;
     const struct fp8f_backend_ops *ops = fp8f__load_hip(&module, why, why_len);
     if (!ops)

@@ -42,6 +42,16 @@ extern const struct fp8f_backend_ops fp8f_cpu_backend_ops;
 FP8F_HIDDEN const struct fp8f_backend_ops *fp8f__load_hip(void **module, char *why,
                                                           size_t why_len);
 FP8F_HIDDEN void fp8f__unload_module(void *module);
+/* AMD builds: 1, with the reason in why[], where a GPU in the kernel
+ * driver's topology under nodes_dir has no code among targets (the
+ * module's --with-gpu-arch list), which ROCm answers by aborting the
+ * process at its first call; 0 where every GPU has code, where there is
+ * none, or where the caller chose the devices (visible-device variables)
+ * or set FP8F_HIP_TARGET_CHECK=0. HSA_OVERRIDE_GFX_VERSION is honoured. */
+FP8F_HIDDEN int fp8f__amd_gpu_without_code(const char *nodes_dir, const char *targets,
+                                           char *why, size_t why_len);
+/* The same for this machine and the module's targets; always 0 on NVIDIA. */
+FP8F_HIDDEN int fp8f__hip_gpu_without_code(char *why, size_t why_len);
 /* The devices a loaded module counts (0 without a runtime or driver), or
  * -1 where it cannot tell. */
 FP8F_HIDDEN int fp8f__module_device_count(void *module);

@@ -3,7 +3,8 @@
  * pointers, unknown enum values, bad shapes, strides, sizes and dtypes, bad
  * scalars, FORMAT and UNSUPPORTED cases, the validation order (INVALID,
  * then FORMAT, then UNSUPPORTED), status names, quant-format names, and
- * backend selection through FP8F_BACKEND.
+ * backend selection through FP8F_BACKEND, and the AMD guard against a GPU
+ * the HIP module has no code for.
  *
  * Every failing call is checked for: the expected status, a non-empty
  * message (cleared before the call, so it is this call's), and every output
@@ -11,13 +12,16 @@
  * filled with a sentinel, the inputs with random data, and all of them are
  * downloaded and compared after the call).
  */
+#include "config.h"
+
 #include <check.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h> /* access */
+#include <sys/stat.h> /* mkdir */
+#include <unistd.h> /* access, rmdir, unlink */
 
 #include "internal.h"
 #include "ref.h"
@@ -1098,6 +1102,112 @@ START_TEST(auto_falls_back_only_without_a_gpu) {
 }
 END_TEST
 
+/* The AMD guard (lib/amd_targets.c): a fake KFD topology, each node's
+ * gfx_target_version as the driver writes it, against a module's targets.
+ * The expected names are spelled out here (gfx90a: stepping 10 as hex). */
+static void write_node(const char *dir, int i, const char *properties) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%d", dir, i);
+    ck_assert_int_eq(mkdir(path, 0700), 0);
+    snprintf(path, sizeof path, "%s/%d/properties", dir, i);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(properties, f);
+    fclose(f);
+}
+
+static void remove_nodes(const char *dir, int nodes) {
+    char path[4096];
+    for (int i = 0; i < nodes; i++) {
+        snprintf(path, sizeof path, "%s/%d/properties", dir, i);
+        unlink(path);
+        snprintf(path, sizeof path, "%s/%d", dir, i);
+        rmdir(path);
+    }
+    rmdir(dir);
+}
+
+/* 1 where a GPU has no code among targets, with why[] naming it */
+static int without_code(const char *dir, const char *targets, char *why) {
+    why[0] = '\0';
+    const int r = fp8f__amd_gpu_without_code(dir, targets, why, FP8F_ERROR_MAX);
+    ck_assert_msg(r == (why[0] != '\0'), "result %d, why \"%s\"", r, why);
+    return r;
+}
+
+START_TEST(amd_gpu_without_code) {
+    const char *vars[] = {"HSA_OVERRIDE_GFX_VERSION", "FP8F_HIP_TARGET_CHECK",
+                          "ROCR_VISIBLE_DEVICES",     "HIP_VISIBLE_DEVICES",
+                          "CUDA_VISIBLE_DEVICES",     "GPU_DEVICE_ORDINAL"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        tu_env_set(vars[i], NULL);
+    char dir[] = "/tmp/fp8f-kfd-XXXXXX", why[FP8F_ERROR_MAX];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    const char *const mi300 = "gfx942,gfx950";
+
+    /* no topology (no AMD driver): nothing to refuse */
+    ck_assert_int_eq(without_code("/nonexistent/fp8f-kfd", mi300, why), 0);
+    /* a CPU node, then an MI300X: covered */
+    write_node(dir, 0, "cpu_cores_count 64\nsimd_count 0\ngfx_target_version 0\n");
+    write_node(dir, 1, "cpu_cores_count 0\nsimd_count 1216\ngfx_target_version 90402\n"
+                       "vendor_id 4098\n");
+    ck_assert_int_eq(without_code(dir, mi300, why), 0);
+    ck_assert_int_eq(without_code(dir, "gfx942:sramecc+:xnack-", why), 0);
+    ck_assert_int_eq(without_code(dir, "gfx950", why), 1);
+    ck_assert_msg(strstr(why, "node 1 is gfx942") && strstr(why, "gfx950"), "%s", why);
+
+    /* an MI250X beside it: refused, named */
+    write_node(dir, 2, "simd_count 440\ngfx_target_version 90010\n");
+    ck_assert_int_eq(without_code(dir, mi300, why), 1);
+    ck_assert_msg(strstr(why, "node 2 is gfx90a") && strstr(why, "gfx942,gfx950"), "%s", why);
+    ck_assert_int_eq(without_code(dir, "gfx90a,gfx942", why), 0);
+    ck_assert_int_eq(without_code(dir, "gfx942,gfx90a:xnack+", why), 0);
+    ck_assert_int_eq(without_code(dir, "gfx9420,gfx90a", why), 1); /* whole names only */
+    ck_assert_msg(strstr(why, "node 1 is gfx942,"), "%s", why);
+    ck_assert_int_eq(without_code(dir, "gfx94,gfx90a", why), 1);
+
+    /* the caller's overrides */
+    tu_env_set("HSA_OVERRIDE_GFX_VERSION", "9.4.2"); /* every GPU reports gfx942 */
+    ck_assert_int_eq(without_code(dir, mi300, why), 0);
+    tu_env_set("HSA_OVERRIDE_GFX_VERSION", "9.0.a");
+    ck_assert_int_eq(without_code(dir, mi300, why), 1);
+    ck_assert_msg(strstr(why, "node 1 is gfx90a by HSA_OVERRIDE_GFX_VERSION"), "%s", why);
+    tu_env_set("HSA_OVERRIDE_GFX_VERSION", "9.0.10");
+    ck_assert_int_eq(without_code(dir, "gfx90a", why), 0);
+    tu_env_set("HSA_OVERRIDE_GFX_VERSION", "10.3.0");
+    ck_assert_int_eq(without_code(dir, "gfx1030", why), 0);
+    tu_env_set("HSA_OVERRIDE_GFX_VERSION", "not a version"); /* ignored, as ROCm would */
+    ck_assert_int_eq(without_code(dir, mi300, why), 1);
+    ck_assert_msg(strstr(why, "node 2 is gfx90a,"), "%s", why);
+    tu_env_set("HSA_OVERRIDE_GFX_VERSION", NULL);
+    for (size_t i = 2; i < sizeof vars / sizeof vars[0]; i++) { /* devices chosen */
+        tu_env_set(vars[i], "0");
+        ck_assert_msg(without_code(dir, mi300, why) == 0, "%s set", vars[i]);
+        tu_env_set(vars[i], NULL);
+    }
+    tu_env_set("FP8F_HIP_TARGET_CHECK", "0");
+    ck_assert_int_eq(without_code(dir, mi300, why), 0);
+    tu_env_set("FP8F_HIP_TARGET_CHECK", "1");
+    ck_assert_int_eq(without_code(dir, mi300, why), 1);
+    tu_env_set("FP8F_HIP_TARGET_CHECK", NULL);
+
+    /* two-digit majors: a Radeon (gfx1100) and an RDNA4 (gfx1201) */
+    remove_nodes(dir, 3);
+    ck_assert_ptr_nonnull(mkdtemp(strcpy(dir, "/tmp/fp8f-kfd-XXXXXX")));
+    write_node(dir, 0, "gfx_target_version 110000\n");
+    write_node(dir, 1, "gfx_target_version 120001\n");
+    ck_assert_int_eq(without_code(dir, "gfx1100,gfx1201", why), 0);
+    ck_assert_int_eq(without_code(dir, "gfx1100", why), 1);
+    ck_assert_msg(strstr(why, "node 1 is gfx1201"), "%s", why);
+    remove_nodes(dir, 2);
+    /* this build's own check: nothing to refuse on NVIDIA or without a GPU
+     * module (CI), whatever the machine */
+#ifndef FP8F_HIP_AMD_TARGETS
+    ck_assert_int_eq(fp8f__hip_gpu_without_code(why, sizeof why), 0);
+#endif
+}
+END_TEST
+
 /* ---- names ----------------------------------------------------------------------------------- */
 
 START_TEST(status_strings) {
@@ -1199,6 +1309,7 @@ static Suite *errors_suite(void) {
     tcase_add_test(tc, backend_env_override);
     tcase_add_test(tc, backend_hip_unavailable);
     tcase_add_test(tc, auto_falls_back_only_without_a_gpu);
+    tcase_add_test(tc, amd_gpu_without_code);
     tcase_add_test(tc, status_strings);
     tcase_add_test(tc, quant_format_names);
     suite_add_tcase(s, tc);

@@ -348,11 +348,16 @@ static struct {
 static int env_count;
 
 void tu_env_set(const char *name, const char *value) {
-    ck_assert_int_lt(env_count, TU_ENV_MAX);
-    const char *old = getenv(name);
-    env_saved[env_count].name = strdup(name);
-    env_saved[env_count].old = old ? strdup(old) : NULL;
-    env_count++;
+    int saved = 0; /* the value before the test's first change is the one to restore */
+    for (int i = 0; i < env_count; i++)
+        saved |= strcmp(env_saved[i].name, name) == 0;
+    if (!saved) {
+        ck_assert_int_lt(env_count, TU_ENV_MAX);
+        const char *old = getenv(name);
+        env_saved[env_count].name = strdup(name);
+        env_saved[env_count].old = old ? strdup(old) : NULL;
+        env_count++;
+    }
     if (value)
         ck_assert_int_eq(setenv(name, value, 1), 0);
     else
