@@ -61,12 +61,13 @@ static unsigned override_version(const char *s) {
  * "gfx942:sramecc+:xnack-") include name. */
 static int targets_include(const char *targets, const char *name) {
     const size_t n = strlen(name);
-    for (const char *t = targets; *t; t += strcspn(t, ",") + (t[strcspn(t, ",")] == ',')) {
-        const size_t len = strcspn(t, ",:");
-        if (len == n && strncmp(t, name, n) == 0)
+    for (const char *t = targets;; t++) { /* t: the start of one target */
+        if (strcspn(t, ",:") == n && strncmp(t, name, n) == 0)
             return 1;
+        t += strcspn(t, ",");
+        if (!*t)
+            return 0;
     }
-    return 0;
 }
 
 /* The driver's gfx_target_version of topology node i: 0 for a CPU node,
